@@ -1,0 +1,1 @@
+"""Ratings, corrections and dataset exports arrive with the feedback issue."""

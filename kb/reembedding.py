@@ -1,0 +1,75 @@
+"""Switching embedding models: `reembed` rewrites every chunk's vector with the configured model.
+
+When the new model's dimension differs, the column type changes and the HNSW index is rebuilt; everything
+happens in one transaction, so search keeps working on the old vectors until the new ones are committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import connection, transaction
+from pgvector import Vector
+
+from kb.embeddings import embedder
+from kb.models import Chunk, KnowledgeBaseState
+from kb.services import embedding_text, kb_state, kb_version_bump
+
+BATCH = 256
+
+
+def documents_reembed(*, on_progress: Callable[[int, int], None] | None = None) -> KnowledgeBaseState:
+    model = embedder()
+    total = Chunk.objects.count()
+    with transaction.atomic():
+        _set_dimensions(model.dimensions)
+        done = 0
+        chunks = Chunk.objects.select_related("document").order_by("pk")
+        for start in range(0, total, BATCH):
+            batch = list(chunks[start : start + BATCH])
+            vectors = model.embed([embedding_text(c.document.title, c.heading_path, c.text) for c in batch])
+            _write_vectors(batch, vectors)
+            done += len(batch)
+            if on_progress:
+                on_progress(done, total)
+        _rebuild_index()
+        state = kb_state()
+        state.embedding_model, state.embedding_dimensions = model.model_name, model.dimensions
+        state.save()
+    kb_version_bump()
+    return state
+
+
+def _set_dimensions(dimensions: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX IF EXISTS kb_chunk_embedding_hnsw")
+        cursor.execute(
+            "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'kb_chunk'::regclass AND attname = 'embedding'"
+        )
+        if cursor.fetchone()[0] != dimensions:
+            cursor.execute(
+                "ALTER TABLE kb_chunk ALTER COLUMN embedding DROP NOT NULL, "
+                f"ALTER COLUMN embedding TYPE vector({int(dimensions)}) USING NULL"
+            )
+
+
+def _write_vectors(batch: list[Chunk], vectors) -> None:
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE kb_chunk SET embedding = %s::vector WHERE id = %s",
+            [(Vector(vector.tolist()).to_text(), chunk.pk) for chunk, vector in zip(batch, vectors, strict=True)],
+        )
+
+
+def _rebuild_index() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE kb_chunk ALTER COLUMN embedding SET NOT NULL")
+        cursor.execute(
+            "CREATE INDEX kb_chunk_embedding_hnsw ON kb_chunk USING hnsw (embedding vector_cosine_ops) "
+            "WITH (m = 16, ef_construction = 64)"
+        )
+
+
+def dimensions_match_settings() -> bool:
+    return kb_state().embedding_dimensions == settings.KB_EMBEDDING_DIMENSIONS

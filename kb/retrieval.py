@@ -1,0 +1,155 @@
+"""Retrieval: vector (pgvector HNSW, cosine), keyword (Postgres full-text) or both fused by reciprocal rank.
+
+Hybrid search is one SQL statement: each signal takes its top candidates, a full outer join fuses them with
+RRF (score = Σ 1 / (rrf_k + rank)), and the result rows carry the rank and score from each signal so callers
+(confidence, the console playground, the evaluator) can see why a chunk ranked where it did.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.db import connection
+from pgvector import Vector
+
+from kb.embeddings import embed_query
+
+MODES = ("hybrid", "vector", "keyword")
+
+# The keyword query ORs the question's lexemes (plainto_tsquery ANDs them, and a natural-language question
+# rarely has every word in one chunk); ts_rank then prefers chunks that match more of them.
+_KEYWORD_QUERY = "replace(plainto_tsquery(%(cfg)s::regconfig, %(query)s)::text, '&', '|')::tsquery"
+
+_VECTOR_CTE = """
+vector_hits AS (
+    SELECT id, row_number() OVER (ORDER BY distance, id) AS rank, 1 - distance AS score
+      FROM (SELECT id, embedding <=> %(vector)s::vector AS distance
+              FROM kb_chunk ORDER BY embedding <=> %(vector)s::vector LIMIT %(candidates)s) AS nearest
+)"""
+
+# Keyword ranking is BM25 (k1 = 1.2, b = 0.75) over the full-text vectors: ts_rank has no notion of how rare a
+# word is, so "widget" would count as much as "E4403". The GIN index finds the chunks matching any query lexeme,
+# ts_rank keeps the best few hundred, and BM25 re-scores those with document frequencies from kb_lexemestat.
+_KEYWORD_CTE = f"""
+keyword_hits AS (
+    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score
+      FROM (SELECT m.id,
+                   sum(t.idf * (u.tf * 2.2) / (u.tf + 1.2 * (0.25 + 0.75 * m.len / s.avg_len)))::float8 AS score
+              FROM (SELECT c.id, c.search_vector, length(c.search_vector) AS len
+                      FROM kb_chunk AS c, (SELECT {_KEYWORD_QUERY} AS query) AS q
+                     WHERE c.search_vector @@ q.query
+                     ORDER BY ts_rank(c.search_vector, q.query, 1) DESC
+                     LIMIT %(rescore)s) AS m
+             CROSS JOIN LATERAL (SELECT lexeme, array_length(positions, 1) AS tf FROM unnest(m.search_vector)) AS u
+              JOIN query_terms AS t ON t.lexeme = u.lexeme
+             CROSS JOIN corpus AS s
+             GROUP BY m.id
+             ORDER BY score DESC
+             LIMIT %(candidates)s) AS matched
+)"""
+
+_KEYWORD_SUPPORT = """
+corpus AS (
+    SELECT greatest(chunk_total, 1) AS total, greatest(avg_chunk_lexemes, 1) AS avg_len
+      FROM kb_knowledgebasestate ORDER BY id LIMIT 1
+),
+query_terms AS (
+    SELECT l.lexeme, ln(1 + (s.total - l.ndoc + 0.5) / (l.ndoc + 0.5)) AS idf
+      FROM kb_lexemestat AS l, corpus AS s
+     WHERE l.lexeme IN (SELECT lexeme FROM unnest(to_tsvector(%(cfg)s::regconfig, %(query)s)))
+)"""
+
+_FUSED = {
+    "hybrid": """
+fused AS (
+    SELECT coalesce(v.id, k.id) AS id, v.rank AS vector_rank, k.rank AS keyword_rank,
+           v.score AS vector_score, k.score AS keyword_score,
+           (coalesce(1.0 / (%(rrf_k)s + v.rank), 0) + coalesce(1.0 / (%(rrf_k)s + k.rank), 0))::float8 AS score
+      FROM vector_hits AS v FULL OUTER JOIN keyword_hits AS k ON v.id = k.id
+)""",
+    "vector": """
+fused AS (
+    SELECT id, rank AS vector_rank, NULL::bigint AS keyword_rank, score AS vector_score,
+           NULL::float8 AS keyword_score, score
+      FROM vector_hits
+)""",
+    "keyword": """
+fused AS (
+    SELECT id, NULL::bigint AS vector_rank, rank AS keyword_rank, NULL::float8 AS vector_score,
+           score AS keyword_score, score
+      FROM keyword_hits
+)""",
+}
+
+_SELECT = """
+SELECT f.id, c.document_id, d.title, d.uri, d.url, c.heading_path, c.anchor, c.text, f.score,
+       f.vector_rank, f.keyword_rank, f.vector_score, f.keyword_score
+  FROM fused AS f
+  JOIN kb_chunk AS c ON c.id = f.id
+  JOIN kb_document AS d ON d.id = c.document_id
+ ORDER BY f.score DESC, f.id
+ LIMIT %(k)s"""
+
+
+@dataclass
+class SearchResult:
+    chunk_id: int
+    document_id: int
+    title: str
+    source: str
+    url: str
+    heading_path: list[str]
+    anchor: str
+    text: str
+    score: float
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    vector_score: float | None = None
+    keyword_score: float | None = None
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.heading_path)
+
+    @property
+    def link(self) -> str:
+        base = self.url or self.source
+        return f"{base}#{self.anchor}" if self.anchor else base
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "heading": self.heading, "url": self.link}
+
+
+def search(query: str, *, k: int = 5, mode: str = "hybrid", candidates: int | None = None) -> list[SearchResult]:
+    """Top `k` chunks for `query`. See the module docstring for how the modes rank."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    query = query.strip()
+    if not query or k < 1:
+        return []
+    params = {
+        "query": query,
+        "cfg": settings.KB_TEXT_SEARCH_CONFIG,
+        "k": k,
+        "candidates": max(candidates or settings.KB_SEARCH_CANDIDATES, k),
+        "rrf_k": settings.KB_RRF_K,
+        "rescore": settings.KB_KEYWORD_RESCORE,
+    }
+    ctes = []
+    if mode in ("hybrid", "vector"):
+        params["vector"] = Vector(embed_query(query).tolist()).to_text()
+        ctes.append(_VECTOR_CTE)
+    if mode in ("hybrid", "keyword"):
+        ctes += [_KEYWORD_SUPPORT, _KEYWORD_CTE]
+    sql = "WITH " + ",".join([*ctes, _FUSED[mode]]) + _SELECT
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [SearchResult(*row) for row in cursor.fetchall()]
+
+
+def timed_search(query: str, *, k: int = 5, mode: str = "hybrid") -> tuple[list[SearchResult], float]:
+    started = time.perf_counter()
+    results = search(query, k=k, mode=mode)
+    return results, (time.perf_counter() - started) * 1000

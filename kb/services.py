@@ -1,0 +1,264 @@
+"""Writes to the knowledge base: ingestion jobs, documents and their chunks, re-embedding.
+
+A job expands its targets into documents and ingests each on its own: one bad document is an error row in the
+job, never the end of the run. A document's chunks are replaced in one transaction, so readers see the old
+chunks or the new ones, never none. Unchanged content (same hash, or HTTP 304) is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from kb.embeddings import embedder
+from kb.extraction import Extracted, ExtractionError, check_size, extract, format_for
+from kb.fetching import Fetched, FetchError, fetch
+from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source
+from kb.sources import Candidate, TargetError, expand
+
+logger = logging.getLogger(__name__)
+ProgressCallback = Callable[[IngestionJob], None]
+
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+
+
+def job_create(*, targets: list[str], prune: bool = False, force: bool = False, kind: str = "ingest") -> IngestionJob:
+    return IngestionJob.objects.create(kind=kind, targets=list(targets), prune=prune, force=force)
+
+
+def job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> IngestionJob:
+    """Run an ingestion job to the end, recording progress and per-document errors on its row."""
+    job = IngestionJob.objects.get(pk=job_id)
+    if job.is_finished:
+        return job  # a retried task for a finished job does nothing
+    job.status, job.started_at = IngestionJob.Status.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    plans = _expand_targets(job)
+    job.total = sum(len(candidates) for _, candidates in plans)
+    job.save(update_fields=["total", "errors", "failed"])
+    for source, candidates in plans:
+        seen = {c.uri for c in candidates}
+        for candidate in candidates:
+            _ingest_one(job, candidate)
+            if on_progress:
+                on_progress(job)
+        source.last_synced_at = timezone.now()
+        source.save(update_fields=["last_synced_at"])
+        if job.prune:
+            job.deleted += _prune(source, keep=seen)
+    if job.created or job.updated or job.deleted:
+        keyword_stats_refresh()
+    return _finish(job)
+
+
+def _expand_targets(job: IngestionJob) -> list[tuple[Source, list[Candidate]]]:
+    plans = []
+    for target in job.targets:
+        try:
+            plans.append(expand(target, force=job.force))
+        except TargetError as exc:
+            job.failed += 1
+            job.errors.append({"uri": target, "error": str(exc)})
+    return plans
+
+
+def _ingest_one(job: IngestionJob, candidate: Candidate) -> None:
+    try:
+        outcome, chunk_total = document_ingest(candidate=candidate, force=job.force)
+    except (ExtractionError, FetchError) as exc:
+        outcome, chunk_total = "failed", 0
+        job.errors.append({"uri": candidate.uri, "error": str(exc)})
+    except Exception as exc:  # noqa: BLE001 — one broken document must not stop the run
+        logger.exception("ingesting %s failed", candidate.uri)
+        outcome, chunk_total = "failed", 0
+        job.errors.append({"uri": candidate.uri, "error": f"internal error: {type(exc).__name__}: {exc}"})
+    setattr(job, outcome, getattr(job, outcome) + 1)
+    job.processed += 1
+    job.chunks_written += chunk_total
+    job.save(update_fields=["processed", "created", "updated", "unchanged", "failed", "chunks_written", "errors"])
+
+
+def _finish(job: IngestionJob) -> IngestionJob:
+    if job.failed and not (job.created or job.updated or job.unchanged):
+        job.status = IngestionJob.Status.FAILED
+    elif job.failed:
+        job.status = IngestionJob.Status.PARTIAL
+    else:
+        job.status = IngestionJob.Status.SUCCEEDED
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def document_ingest(*, candidate: Candidate, force: bool = False) -> tuple[str, int]:
+    """Ingest one document. Returns (created | updated | unchanged, chunks written)."""
+    existing = Document.objects.filter(uri=candidate.uri).first()
+    loaded = _load(candidate, existing=existing if not force else None)
+    if loaded.not_modified:
+        return UNCHANGED, 0
+    content_hash = _content_hash(loaded.data)
+    if existing and existing.content_hash == content_hash and not force:
+        _remember_source(existing, candidate, loaded)
+        return UNCHANGED, 0
+    fmt = format_for(candidate.uri, loaded.content_type) or "text"
+    extracted = extract(loaded.data, name=candidate.uri, format=fmt, url=_public_url(candidate), charset=loaded.charset)
+    vectors = embedder().embed([embedding_text(extracted.title, c.heading_path, c.text) for c in extracted.chunks])
+    _store(candidate, loaded, extracted, vectors, content_hash)
+    return (UPDATED if existing else CREATED), len(extracted.chunks)
+
+
+def _load(candidate: Candidate, *, existing: Document | None) -> Fetched:
+    if candidate.prefetched is not None:
+        return candidate.prefetched
+    if candidate.uri.startswith(("http://", "https://")):
+        return fetch(
+            candidate.uri,
+            etag=existing.etag if existing else "",
+            last_modified=existing.last_modified if existing else "",
+        )
+    path = Path(candidate.uri)
+    try:
+        check_size(path.stat().st_size)
+        return Fetched(url=candidate.uri, data=path.read_bytes())
+    except OSError as exc:
+        raise ExtractionError(f"unreadable: {exc.strerror or exc}") from exc
+
+
+def _content_hash(data: bytes) -> str:
+    # Chunking settings are part of the identity: changing them re-chunks on the next ingest.
+    digest = hashlib.sha256(data)
+    digest.update(f"|{settings.KB_CHUNK_TOKENS}|{settings.KB_CHUNK_OVERLAP_TOKENS}".encode())
+    return digest.hexdigest()
+
+
+def _public_url(candidate: Candidate) -> str:
+    return candidate.uri if candidate.uri.startswith(("http://", "https://")) else ""
+
+
+def embedding_text(title: str, heading_path: list[str], text: str) -> str:
+    """What gets embedded: the chunk with its document title and section headings as context."""
+    headings = heading_path[1:] if heading_path and heading_path[0] == title else heading_path
+    context = " > ".join([title, *headings])
+    return f"{context}\n\n{text}"
+
+
+def _remember_source(document: Document, candidate: Candidate, loaded: Fetched) -> None:
+    document.source = candidate.source
+    document.etag, document.last_modified = loaded.etag, loaded.last_modified
+    document.save(update_fields=["source", "etag", "last_modified", "updated_at"])
+
+
+@transaction.atomic
+def _store(candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors, content_hash: str) -> Document:
+    document, _ = Document.objects.select_for_update().update_or_create(
+        uri=candidate.uri,
+        defaults={
+            "source": candidate.source,
+            "title": extracted.title,
+            "url": extracted.url,
+            "format": extracted.format,
+            "content_hash": content_hash,
+            "text": extracted.text,
+            "byte_size": len(loaded.data),
+            "etag": loaded.etag,
+            "last_modified": loaded.last_modified,
+            "chunk_count": len(extracted.chunks),
+        },
+    )
+    document.chunks.all().delete()
+    Chunk.objects.bulk_create(
+        Chunk(
+            document=document,
+            position=draft.position,
+            text=draft.text,
+            heading_path=draft.heading_path,
+            anchor=draft.anchor,
+            token_count=draft.token_count,
+            embedding=vector,
+        )
+        for draft, vector in zip(extracted.chunks, vectors, strict=True)
+    )
+    _index_keywords(document.pk)
+    kb_version_bump()
+    return document
+
+
+def _index_keywords(document_id: int) -> None:
+    """Full-text vectors: title and headings weigh more (A) than the body (B)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE kb_chunk AS c
+               SET search_vector =
+                   setweight(to_tsvector(%(cfg)s::regconfig,
+                                         d.title || ' ' || array_to_string(c.heading_path, ' ')), 'A')
+                   || setweight(to_tsvector(%(cfg)s::regconfig, c.text), 'B')
+              FROM kb_document AS d
+             WHERE d.id = c.document_id AND d.id = %(doc)s
+            """,
+            {"cfg": settings.KB_TEXT_SEARCH_CONFIG, "doc": document_id},
+        )
+
+
+def _prune(source: Source, *, keep: set[str]) -> int:
+    _, per_model = Document.objects.filter(source=source).exclude(uri__in=keep).delete()
+    removed = per_model.get("kb.Document", 0)
+    if removed:
+        kb_version_bump()
+    return removed
+
+
+def document_delete(*, document_id: int) -> None:
+    Document.objects.filter(pk=document_id).delete()
+    kb_version_bump()
+    keyword_stats_refresh()
+
+
+@transaction.atomic
+def keyword_stats_refresh() -> None:
+    """Recount lexeme document frequencies and chunk lengths for BM25 (once per job, not per document).
+
+    DELETE rather than TRUNCATE: searches running meanwhile keep reading the old statistics.
+    """
+    state = kb_state()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM kb_lexemestat")
+        cursor.execute(
+            "INSERT INTO kb_lexemestat (lexeme, ndoc) "
+            "SELECT word, ndoc FROM ts_stat('SELECT search_vector FROM kb_chunk')"
+        )
+        cursor.execute(
+            "UPDATE kb_knowledgebasestate SET chunk_total = s.total, avg_chunk_lexemes = greatest(s.avg_len, 1) "
+            "FROM (SELECT count(*) AS total, coalesce(avg(length(search_vector)), 1) AS avg_len FROM kb_chunk) AS s "
+            "WHERE id = %s",
+            [state.pk],
+        )
+
+
+def sources_sync(*, on_progress: ProgressCallback | None = None, prune: bool = True) -> IngestionJob:
+    """Re-ingest every remembered source; unchanged documents cost a hash or an HTTP 304."""
+    targets = list(Source.objects.order_by("pk").values_list("location", flat=True))
+    job = job_create(targets=targets, prune=prune, kind=IngestionJob.Kind.SYNC)
+    return job_run(job_id=job.pk, on_progress=on_progress)
+
+
+def kb_state() -> KnowledgeBaseState:
+    state = KnowledgeBaseState.objects.order_by("pk").first()
+    if state is None:
+        state = KnowledgeBaseState.objects.create(
+            embedding_model=embedder().model_name, embedding_dimensions=settings.KB_EMBEDDING_DIMENSIONS
+        )
+    return state
+
+
+def kb_version_bump() -> None:
+    """Every change to chunks moves the version, so caches keyed on it (answers, evaluations) go stale."""
+    state = kb_state()
+    KnowledgeBaseState.objects.filter(pk=state.pk).update(version=F("version") + 1, updated_at=timezone.now())

@@ -1,0 +1,13 @@
+"""The Celery app. Without REDIS_URL tasks run eagerly in the calling process (see settings)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
+
+app = Celery("supportbot")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

@@ -1,0 +1,43 @@
+"""Shared fixtures. Tests run against the real Postgres + pgvector (embedded, or DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kb import services
+from kb.models import IngestionJob
+
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+
+
+@pytest.fixture
+def ingest() -> Callable[..., IngestionJob]:
+    """Run an ingestion job in-process over paths or URLs and return the finished job row."""
+
+    def run(*targets: str | Path, prune: bool = False, force: bool = False) -> IngestionJob:
+        job = services.job_create(targets=[str(t) for t in targets], prune=prune, force=force)
+        return services.job_run(job_id=job.pk)
+
+    return run
+
+
+@pytest.fixture
+def write_docs(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
+    """Write {relative name: content} under a fresh folder and return the folder."""
+
+    def write(files: dict[str, str | bytes]) -> Path:
+        folder = tmp_path / "docs"
+        for name, content in files.items():
+            path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content, encoding="utf-8")
+        return folder
+
+    return write
