@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+import numpy as np
 from django.conf import settings
 from django.db import connection
 from pgvector import Vector
@@ -122,8 +123,13 @@ class SearchResult:
         return {**asdict(self), "heading": self.heading, "url": self.link}
 
 
-def search(query: str, *, k: int = 5, mode: str = "hybrid", candidates: int | None = None) -> list[SearchResult]:
-    """Top `k` chunks for `query`. See the module docstring for how the modes rank."""
+def search(
+    query: str, *, k: int = 5, mode: str = "hybrid", candidates: int | None = None, vector: np.ndarray | None = None
+) -> list[SearchResult]:
+    """Top `k` chunks for `query`. See the module docstring for how the modes rank.
+
+    `vector` is the query's embedding when the caller already has it (the chat embeds once for cache and search).
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     query = query.strip()
@@ -139,7 +145,7 @@ def search(query: str, *, k: int = 5, mode: str = "hybrid", candidates: int | No
     }
     ctes = []
     if mode in ("hybrid", "vector"):
-        params["vector"] = Vector(embed_query(query).tolist()).to_text()
+        params["vector"] = Vector((embed_query(query) if vector is None else vector).tolist()).to_text()
         ctes.append(_VECTOR_CTE)
     if mode in ("hybrid", "keyword"):
         ctes += [_KEYWORD_SUPPORT, _KEYWORD_CTE]

@@ -1,5 +1,11 @@
-"""Websocket routes. The chat (/ws/chat/) and the console (/ws/console/) register here."""
+"""Websocket routes. The console (/ws/console/) registers here too."""
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from supportbot.chat.consumers import ChatConsumer
+
+websocket_urlpatterns = [
+    path("ws/chat/", ChatConsumer.as_asgi()),
+]

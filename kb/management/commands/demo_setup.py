@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 
 from kb import services
 from kb.management.commands.ingest import run_with_progress, summary
+from supportbot.chat.services import widget_ensure_demo
 
 DEMO_DOCS = Path(__file__).resolve().parents[2] / "demo" / "docs"
 
@@ -19,6 +20,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         job = services.job_create(targets=[str(DEMO_DOCS)], prune=True)
         self.stdout.write(summary(run_with_progress(job, quiet=False)))
+        widget_ensure_demo()
         username, password = _staff_login()
         self.stdout.write(
             self.style.SUCCESS(f"Staff login: {username} / {password}  (http://127.0.0.1:{_port()}/admin/)")

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class ChatConfig(AppConfig):
+    name = "supportbot.chat"
+    label = "chat"
+    verbose_name = "Conversations"
+    default_auto_field = "django.db.models.BigAutoField"

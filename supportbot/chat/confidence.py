@@ -1,0 +1,73 @@
+"""How sure the bot is: a 0–1 score from the retrieval evidence and from how well the answer is supported.
+
+The inputs are recorded with every answer so the weights and thresholds can be calibrated against ratings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+
+from kb.models import Chunk
+from kb.retrieval import SearchResult
+
+# Cosine similarities of MiniLM between a question and a passage that answers it sit around 0.45–0.75;
+# unrelated text sits below 0.25. These map that range onto 0–1.
+_RETRIEVAL_FLOOR, _RETRIEVAL_SPAN = 0.20, 0.45
+_SUPPORT_FLOOR, _SUPPORT_SPAN = 0.30, 0.45
+
+
+@dataclass
+class Confidence:
+    score: float
+    label: str
+    inputs: dict
+
+
+def _clamp(value: float) -> float:
+    return max(0.0, min(1.0, value))
+
+
+def label_for(score: float) -> str:
+    if score >= settings.CHAT_CONFIDENCE_HIGH:
+        return "high"
+    if score >= settings.CHAT_CONFIDENCE_LOW:
+        return "medium"
+    return "low"
+
+
+def retrieval_evidence(results: list[SearchResult]) -> dict:
+    if not results:
+        return {"top_vector_score": 0.0, "keyword_match": False, "signals_agree": False, "retrieval": 0.0}
+    top_vector = max((r.vector_score or 0.0) for r in results)
+    first = results[0]
+    keyword_match = first.keyword_rank is not None
+    signals_agree = first.vector_rank == 1 or (keyword_match and (first.vector_rank or 99) <= 3)
+    return {
+        "top_vector_score": round(top_vector, 4),
+        "keyword_match": keyword_match,
+        "signals_agree": bool(signals_agree),
+        "retrieval": round(_clamp((top_vector - _RETRIEVAL_FLOOR) / _RETRIEVAL_SPAN), 4),
+    }
+
+
+def support_score(sentence_vectors: np.ndarray, chunk_ids: list[int]) -> float:
+    """Mean over answer sentences of the best cosine similarity to a cited chunk."""
+    if not len(sentence_vectors) or not chunk_ids:
+        return 0.0
+    stored = dict(Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", "embedding"))
+    if not stored:
+        return 0.0
+    chunks = np.array([np.asarray(v, dtype=np.float32) for v in stored.values()])
+    best = (sentence_vectors @ chunks.T).max(axis=1)
+    return float(best.mean())
+
+
+def confidence_score(evidence: dict, *, support: float, cited: bool) -> Confidence:
+    supported = _clamp((support - _SUPPORT_FLOOR) / _SUPPORT_SPAN) if cited else 0.0
+    score = 0.45 * evidence["retrieval"] + 0.15 * float(evidence["signals_agree"]) + 0.40 * supported
+    score = round(_clamp(score), 3)
+    inputs = {**evidence, "support": round(support, 4), "supported": round(supported, 4), "cited": cited}
+    return Confidence(score, label_for(score), inputs)

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from pgvector.django import VectorField
+
+
+def _new_widget_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Widget(models.Model):
+    """One embeddable chat widget: its key goes in the script tag; only its allowed origins may open a chat."""
+
+    key = models.CharField(max_length=64, unique=True, default=_new_widget_key)
+    name = models.CharField(max_length=200)
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Origins like "https://www.example.com"; "self" allows pages served by Supportbot itself.',
+    )
+    title = models.CharField(max_length=100, default="Support")
+    greeting = models.CharField(max_length=500, default="Hi! Ask me anything about our product.")
+    accent_color = models.CharField(max_length=7, default="#3558e6")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key})"
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ESCALATED = "escalated", "Escalated"
+        CLOSED = "closed", "Closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    widget = models.ForeignKey(Widget, on_delete=models.PROTECT, related_name="conversations")
+    visitor_id = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    escalation_reason = models.CharField(max_length=64, blank=True)
+    contact_email = models.EmailField(blank=True)
+    ticket_reference = models.CharField(max_length=32, blank=True)
+    origin = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.widget.key}/{self.visitor_id} ({self.status})"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        VISITOR = "visitor", "Visitor"
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent"
+        SYSTEM = "system", "System"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    text = models.TextField()
+    # The visitor's own id for a frame, so a retried frame is stored once.
+    client_id = models.CharField(max_length=64, blank=True)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    citations = models.JSONField(default=list, blank=True)
+    retrieved = models.JSONField(default=list, blank=True, help_text="Chunks given to the model, with scores.")
+    condensed_question = models.TextField(blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    confidence_label = models.CharField(max_length=8, blank=True)
+    confidence_inputs = models.JSONField(default=dict, blank=True)
+    escalation_offered = models.BooleanField(default=False)
+    guard_results = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=32, blank=True)
+    from_cache = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="chat_message_unique_client_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.text[:60]}"
+
+
+class CachedAnswer(models.Model):
+    """The semantic cache: a near-identical question reuses a grounded answer while its cited chunks exist."""
+
+    widget = models.ForeignKey(Widget, on_delete=models.CASCADE, related_name="cached_answers")
+    question = models.TextField()
+    embedding = VectorField(dimensions=settings.KB_EMBEDDING_DIMENSIONS)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    chunk_ids = models.JSONField(default=list)
+    kb_version = models.PositiveBigIntegerField()
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+
+class AgentPresence(models.Model):
+    """A connected agent console; the widget offers a live human only while one is fresh."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presences")
+    channel_name = models.CharField(max_length=200, unique=True)
+    last_seen = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.last_seen:%H:%M:%S}"

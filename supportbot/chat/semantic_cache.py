@@ -1,0 +1,47 @@
+"""The semantic answer cache: a near-identical question to the same widget reuses an answer.
+
+An entry is only valid while every chunk it cites still exists: re-ingesting a document replaces its chunks
+(new ids), so any change to a cited section invalidates the entry. Only cited, not-low-confidence answers are
+cached.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+
+from kb.models import Chunk
+from kb.services import kb_state
+from supportbot.chat.models import CachedAnswer, Message
+
+
+def cache_lookup(*, widget_id: int, vector: np.ndarray) -> Message | None:
+    literal = "[" + ",".join(f"{x:.7f}" for x in vector.tolist()) + "]"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, 1 - (embedding <=> %s::vector) FROM chat_cachedanswer "
+            "WHERE widget_id = %s ORDER BY embedding <=> %s::vector LIMIT 1",
+            [literal, widget_id, literal],
+        )
+        row = cursor.fetchone()
+    if row is None or row[1] < settings.CHAT_CACHE_SIMILARITY:
+        return None
+    entry = CachedAnswer.objects.select_related("message").get(pk=row[0])
+    if Chunk.objects.filter(pk__in=entry.chunk_ids).count() != len(entry.chunk_ids):
+        entry.delete()  # a cited section changed since: the answer may be stale
+        return None
+    CachedAnswer.objects.filter(pk=entry.pk).update(hits=entry.hits + 1)
+    return entry.message
+
+
+def cache_store(*, widget_id: int, question: str, vector: np.ndarray, message: Message) -> None:
+    chunk_ids = sorted({c["chunk_id"] for c in message.citations})
+    CachedAnswer.objects.create(
+        widget_id=widget_id,
+        question=question[:2000],
+        embedding=vector.tolist(),
+        message=message,
+        chunk_ids=chunk_ids,
+        kb_version=kb_state().version,
+    )

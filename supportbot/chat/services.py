@@ -1,0 +1,166 @@
+"""Conversations: widgets and their origins, storing messages, escalation to a human, contact details."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from supportbot.chat.models import AgentPresence, Conversation, Message, Widget
+
+AGENTS_GROUP = "agents"
+_HUMAN_REQUEST = re.compile(
+    r"\b(talk|speak|chat|connect)\b.{0,20}\b(human|person|agent|someone|somebody|representative|operator|staff)\b"
+    r"|\b(human|real person|live agent|representative|operator)\b\s*(please|pls|now)?\s*[.!?]*$",
+    re.IGNORECASE,
+)
+
+
+class ChatError(Exception):
+    """Becomes an error frame; the connection stays open."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def widget_for_key(key: str) -> Widget | None:
+    return Widget.objects.filter(key=key).first() if key else None
+
+
+def origin_allowed(widget: Widget, *, origin: str, host: str) -> bool:
+    """The page's origin must be listed on the widget; "self" stands for Supportbot's own pages."""
+    if not origin:
+        return False
+    allowed = {o.rstrip("/").lower() for o in widget.allowed_origins}
+    if origin.rstrip("/").lower() in allowed or "*" in allowed:
+        return True
+    return "self" in allowed and urlsplit(origin).netloc.lower() == host.lower()
+
+
+def conversation_open(*, widget: Widget, visitor_id: str, conversation_id: str = "", origin: str = "") -> Conversation:
+    """Resume the visitor's conversation when the id is theirs and still open, else start a new one."""
+    if _is_uuid(conversation_id):
+        existing = Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id).first()
+        if existing and existing.status != Conversation.Status.CLOSED:
+            return existing
+    return Conversation.objects.create(widget=widget, visitor_id=visitor_id, origin=origin[:300])
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def conversation_transcript(conversation: Conversation, *, limit: int = 100) -> list[dict]:
+    messages = conversation.messages.select_related("agent").order_by("-created_at", "-pk")[:limit]
+    return [message_payload(m) for m in reversed(messages)]
+
+
+def message_payload(message: Message) -> dict:
+    payload = {"message_id": message.pk, "role": message.role, "text": message.text}
+    if message.role == Message.Role.BOT:
+        payload.update(
+            citations=[{k: c[k] for k in ("n", "title", "url", "snippet")} for c in message.citations],
+            confidence=message.confidence,
+            confidence_label=message.confidence_label,
+            escalation_offered=message.escalation_offered,
+        )
+    if message.role == Message.Role.AGENT:
+        payload["agent"] = _agent_name(message)
+    return payload
+
+
+def _agent_name(message: Message) -> str:
+    user = message.agent
+    return (user.get_short_name() or user.get_username()) if user else "Agent"
+
+
+def visitor_message_store(*, conversation: Conversation, text: str, client_id: str = "") -> tuple[Message, bool]:
+    """Store the visitor's words before anything else happens to them. A retried frame returns the first copy."""
+    text = text.strip()
+    if not text:
+        raise ChatError("empty_message", "the message is empty")
+    if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+        raise ChatError("message_too_long", f"messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS} characters")
+    client_id = client_id[:64]
+    if client_id:
+        existing = conversation.messages.filter(client_id=client_id).first()
+        if existing:
+            return existing, False
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation, role=Message.Role.VISITOR, text=text, client_id=client_id
+            )
+    except IntegrityError:
+        return conversation.messages.get(client_id=client_id), False
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
+    return message, True
+
+
+def wants_human(text: str) -> bool:
+    return bool(_HUMAN_REQUEST.search(text))
+
+
+def agents_online() -> bool:
+    fresh = timezone.now() - timedelta(seconds=settings.CHAT_AGENT_PRESENCE_SECONDS)
+    return AgentPresence.objects.filter(last_seen__gte=fresh).exists()
+
+
+def conversation_escalate(*, conversation: Conversation, reason: str) -> dict:
+    """Hand the conversation to humans: status, a note in the transcript, an event to every agent console."""
+    online = agents_online()
+    if conversation.status != Conversation.Status.ESCALATED:
+        conversation.status = Conversation.Status.ESCALATED
+        conversation.escalation_reason = reason
+        conversation.save(update_fields=["status", "escalation_reason", "updated_at"])
+    note = (
+        "An agent has been notified and will join this conversation shortly."
+        if online
+        else "No agent is online right now. Leave your email address and we will reply to you there."
+    )
+    Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=note)
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            AGENTS_GROUP,
+            {"type": "conversation.escalated", "conversation_id": str(conversation.pk), "reason": reason},
+        )
+    return {"type": "escalated", "reason": reason, "agents_online": online, "detail": note}
+
+
+def contact_leave(*, conversation: Conversation, email: str) -> str:
+    """Keep the visitor's email for a reply and give them a ticket reference."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ChatError("invalid_email", "that does not look like an email address") from exc
+    if not conversation.ticket_reference:
+        conversation.ticket_reference = "SB-" + secrets.token_hex(3).upper()
+    conversation.contact_email = email
+    conversation.save(update_fields=["contact_email", "ticket_reference", "updated_at"])
+    return conversation.ticket_reference
+
+
+def widget_ensure_demo() -> Widget:
+    """The widget of the demo page: key "demo", open to pages that Supportbot serves itself."""
+    widget, _ = Widget.objects.get_or_create(
+        key="demo", defaults={"name": "Demo help centre", "allowed_origins": ["self"], "title": "Supportbot help"}
+    )
+    return widget
