@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test lint format bench migrations-check clean-data
+.PHONY: install run test browser lint format bench migrations-check
 
 install: $(VENV)/.installed
 
@@ -23,8 +23,17 @@ run: install
 	@echo "Supportbot on http://127.0.0.1:$(PORT)/"
 	$(BIN)/daphne -b 127.0.0.1 -p $(PORT) supportbot.asgi:application
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Browser tests drive Debian's chromium (never a browser downloaded by Playwright).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	  fi; }
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -50,7 +50,10 @@ def _tokenizer() -> Tokenizer:
 def _splitter(kind: str, max_tokens: int, overlap: int) -> MarkdownSplitter | TextSplitter:
     splitter_class = MarkdownSplitter if kind == "markdown" else TextSplitter
     capacity = (max(1, max_tokens // 2), max_tokens)
-    return splitter_class.from_huggingface_tokenizer(_tokenizer(), capacity, overlap=min(overlap, max_tokens // 2))
+    # The splitter needs the overlap strictly below the smallest chunk it may return.
+    return splitter_class.from_huggingface_tokenizer(
+        _tokenizer(), capacity, overlap=min(overlap, max(0, capacity[0] - 1))
+    )
 
 
 def count_tokens(text: str) -> int:

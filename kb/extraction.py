@@ -66,7 +66,7 @@ def extract(data: bytes, *, name: str, format: str, url: str = "", charset: str 
         raise ExtractionError("empty: the file has no content")
     if format == "pdf":
         return _extract_pdf(data, name=name, url=url)
-    text = _decode(data, charset)
+    text = _decode(data, charset or (_declared_charset(data) if format == "html" else None))
     if format == "markdown":
         return _extract_markdown(text, name=name, url=url)
     if format == "html":
@@ -99,6 +99,12 @@ def _decode(data: bytes, charset: str | None) -> str:
     )
 
 
+def _declared_charset(data: bytes) -> str | None:
+    """The charset an HTML page declares in a <meta> tag, for servers that don't send one."""
+    match = re.search(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_.:-]+)", data[:4096], re.IGNORECASE)
+    return match.group(1).decode("ascii") if match else None
+
+
 def _extract_markdown(text: str, *, name: str, url: str) -> Extracted:
     try:
         post = frontmatter.loads(text)
@@ -119,7 +125,8 @@ def _extract_html(html: str, *, name: str, url: str) -> Extracted:
         output_format="markdown",
         include_formatting=True,
         include_tables=True,
-        favor_recall=True,
+        # Precision: a page of menus and a footer is "no main text", not a chunk of link labels.
+        favor_precision=True,
         url=url or None,
     )
     if not markdown or not markdown.strip():

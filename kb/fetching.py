@@ -69,7 +69,7 @@ def fetch(url: str, *, etag: str = "", last_modified: str = "") -> Fetched:
             )
     except httpx.TimeoutException as exc:
         raise FetchError(f"timed out after {settings.KB_FETCH_TIMEOUT_SECONDS:g} s") from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise FetchError(f"could not fetch: {exc}") from exc
     except ExtractionError as exc:
         raise FetchError(str(exc)) from exc

@@ -8,6 +8,11 @@ from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
 
+def chunking_signature() -> str:
+    """The chunking settings a document was cut with; a change means its chunks must be cut again."""
+    return f"{settings.KB_CHUNK_TOKENS}/{settings.KB_CHUNK_OVERLAP_TOKENS}"
+
+
 class Source(models.Model):
     """Something the team pointed the knowledge base at: a file, a folder, a page or a sitemap.
 
@@ -42,6 +47,7 @@ class Document(models.Model):
     format = models.CharField(max_length=16, choices=Format.choices)
     language = models.CharField(max_length=16, default="en")
     content_hash = models.CharField(max_length=64)
+    chunking = models.CharField(max_length=32, blank=True, help_text="Chunk size/overlap it was cut with.")
     text = models.TextField(help_text="The cleaned text (Markdown) the chunks were cut from.")
     byte_size = models.PositiveIntegerField(default=0)
     etag = models.CharField(max_length=512, blank=True)

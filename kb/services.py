@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 from kb.embeddings import embedder
 from kb.extraction import Extracted, ExtractionError, check_size, extract, format_for
 from kb.fetching import Fetched, FetchError, fetch
-from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source
+from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source, chunking_signature
 from kb.sources import Candidate, TargetError, expand
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,9 @@ def _finish(job: IngestionJob) -> IngestionJob:
 def document_ingest(*, candidate: Candidate, force: bool = False) -> tuple[str, int]:
     """Ingest one document. Returns (created | updated | unchanged, chunks written)."""
     existing = Document.objects.filter(uri=candidate.uri).first()
-    loaded = _load(candidate, existing=existing if not force else None)
+    # Conditional requests only make sense when the stored chunks were cut with today's settings.
+    reusable = existing if existing and not force and existing.chunking == chunking_signature() else None
+    loaded = _load(candidate, existing=reusable)
     if loaded.not_modified:
         return UNCHANGED, 0
     content_hash = _content_hash(loaded.data)
@@ -125,7 +128,10 @@ def _load(candidate: Candidate, *, existing: Document | None) -> Fetched:
         )
     path = Path(candidate.uri)
     try:
-        check_size(path.stat().st_size)
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ExtractionError("unreadable: not a regular file")
+        check_size(info.st_size)
         return Fetched(url=candidate.uri, data=path.read_bytes())
     except OSError as exc:
         raise ExtractionError(f"unreadable: {exc.strerror or exc}") from exc
@@ -134,7 +140,7 @@ def _load(candidate: Candidate, *, existing: Document | None) -> Fetched:
 def _content_hash(data: bytes) -> str:
     # Chunking settings are part of the identity: changing them re-chunks on the next ingest.
     digest = hashlib.sha256(data)
-    digest.update(f"|{settings.KB_CHUNK_TOKENS}|{settings.KB_CHUNK_OVERLAP_TOKENS}".encode())
+    digest.update(f"|{chunking_signature()}".encode())
     return digest.hexdigest()
 
 
@@ -165,6 +171,7 @@ def _store(candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors,
             "url": extracted.url,
             "format": extracted.format,
             "content_hash": content_hash,
+            "chunking": chunking_signature(),
             "text": extracted.text,
             "byte_size": len(loaded.data),
             "etag": loaded.etag,

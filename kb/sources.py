@@ -8,7 +8,7 @@ from pathlib import Path
 
 from kb.extraction import FORMAT_BY_SUFFIX
 from kb.fetching import Fetched, FetchError, fetch, is_sitemap, is_url, sitemap_urls
-from kb.models import Document, Source
+from kb.models import Document, Source, chunking_signature
 
 
 @dataclass
@@ -43,12 +43,14 @@ def _expand_path(target: str) -> tuple[Source, list[Candidate]]:
 def _document_files(folder: Path) -> Iterator[Path]:
     for file in folder.rglob("*"):
         hidden = any(part.startswith(".") for part in file.relative_to(folder).parts)
-        if not hidden and file.suffix.lower() in FORMAT_BY_SUFFIX and not file.is_dir():
+        # Pipes and sockets would block a read forever; broken links stay in, to be reported as unreadable.
+        readable = file.is_file() or file.is_symlink()
+        if not hidden and file.suffix.lower() in FORMAT_BY_SUFFIX and readable:
             yield file
 
 
 def _expand_url(target: str, *, force: bool) -> tuple[Source, list[Candidate]]:
-    known = None if force else Document.objects.filter(uri=target).first()
+    known = None if force else Document.objects.filter(uri=target, chunking=chunking_signature()).first()
     try:
         page = fetch(target, etag=known.etag, last_modified=known.last_modified) if known else fetch(target)
     except FetchError as exc:

@@ -41,3 +41,41 @@ def write_docs(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
         return folder
 
     return write
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def live_server_process(tmp_path_factory):
+    """One real server (daphne + its own database with the demo knowledge base) for all browser tests."""
+    from tests.live_server import live_server_start, live_server_stop
+
+    server = live_server_start(tmp_path_factory.mktemp("live"))
+    yield server
+    live_server_stop(server)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args():
+    # Debian's chromium, never a downloaded browser; no background traffic on a closed network.
+    return {
+        "executable_path": CHROMIUM,
+        "args": [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from feedback.models import Rating
 from supportbot.chat.models import AgentPresence, Conversation, Message, Widget
 
 AGENTS_GROUP = "agents"
@@ -65,8 +66,18 @@ def _is_uuid(value: str) -> bool:
 
 
 def conversation_transcript(conversation: Conversation, *, limit: int = 100) -> list[dict]:
-    messages = conversation.messages.select_related("agent").order_by("-created_at", "-pk")[:limit]
-    return [message_payload(m) for m in reversed(messages)]
+    """The messages a visitor sees when they come back, with the ratings they gave."""
+    messages = list(conversation.messages.select_related("agent").order_by("-created_at", "-pk")[:limit])[::-1]
+    ratings = dict(
+        Rating.objects.filter(message__in=messages, visitor_id=conversation.visitor_id).values_list(
+            "message_id", "value"
+        )
+    )
+    payloads = [message_payload(m) for m in messages]
+    for payload in payloads:
+        if payload["message_id"] in ratings:
+            payload["rating"] = ratings[payload["message_id"]]
+    return payloads
 
 
 def message_payload(message: Message) -> dict:

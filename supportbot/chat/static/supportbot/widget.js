@@ -1,0 +1,395 @@
+/*
+ * Supportbot chat widget. One script tag on any site:
+ *   <script src="https://HOST/static/supportbot/widget.js" data-key="WIDGET_KEY" defer></script>
+ * Plain JavaScript, no build step. Everything lives in a Shadow DOM so the host page's styles can't reach in
+ * and ours can't leak out. Text from the server is always inserted as text, never as HTML.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript || document.querySelector("script[data-key][src*='widget.js']");
+  if (!script || window.__supportbotLoaded) return;
+  window.__supportbotLoaded = true;
+
+  var KEY = script.getAttribute("data-key") || "";
+  var SERVER = new URL(script.src, location.href);
+  var WS_URL = (SERVER.protocol === "https:" ? "wss://" : "ws://") + SERVER.host + "/ws/chat/";
+  var STORE = "supportbot:" + KEY + ":";
+  var REASONS = [["wrong", "Wrong"], ["incomplete", "Incomplete"], ["not_relevant", "Not relevant"],
+    ["outdated", "Outdated"], ["unsafe", "Unsafe"], ["other", "Other"]];
+  var CONFIDENCE = {
+    high: ["Confident", "The help centre clearly supports this answer."],
+    medium: ["Fairly sure", "The help centre supports most of this answer; check the sources."],
+    low: ["Not sure", "The help centre may not cover this. A human can help."]
+  };
+
+  function remember(name, value) { try { localStorage.setItem(STORE + name, value); } catch (e) { /* private mode */ } }
+  function recall(name) { try { return localStorage.getItem(STORE + name) || ""; } catch (e) { return ""; } }
+  function randomId() {
+    var bytes = new Uint8Array(12);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      if (name === "text") node.textContent = attrs[name];
+      else if (name.slice(0, 2) === "on") node.addEventListener(name.slice(2), attrs[name]);
+      else node.setAttribute(name, attrs[name]);
+    });
+    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
+    return node;
+  }
+  function safeUrl(raw) {
+    try {
+      var url = new URL(raw, SERVER);
+      return (url.protocol === "http:" || url.protocol === "https:") ? url.href : null;
+    } catch (e) { return null; }
+  }
+
+  // --- A small Markdown subset rendered with DOM nodes: paragraphs, lists, **bold**, *em*, `code`, links, [n].
+  function renderInline(parent, text, citations) {
+    var pattern = /(\*\*[^*]+\*\*|`[^`]+`|\*[^*\s][^*]*\*|\[[^\]]+\]\([^)\s]+\)|\[\d+\])/g;
+    var last = 0, match;
+    while ((match = pattern.exec(text))) {
+      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var token = match[0];
+      if (token.slice(0, 2) === "**") parent.appendChild(el("strong", { text: token.slice(2, -2) }));
+      else if (token[0] === "`") parent.appendChild(el("code", { text: token.slice(1, -1) }));
+      else if (token[0] === "*") parent.appendChild(el("em", { text: token.slice(1, -1) }));
+      else if (/^\[\d+\]$/.test(token)) parent.appendChild(citationMark(token.slice(1, -1), citations));
+      else {
+        var parts = /^\[([^\]]+)\]\(([^)\s]+)\)$/.exec(token), href = safeUrl(parts[2]);
+        parent.appendChild(href ? el("a", { href: href, target: "_blank", rel: "noopener noreferrer", text: parts[1] })
+          : document.createTextNode(parts[1]));
+      }
+      last = pattern.lastIndex;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+  function citationMark(n, citations) {
+    var found = (citations || []).filter(function (c) { return String(c.n) === n; })[0];
+    var href = found && safeUrl(found.url);
+    if (!href) return document.createTextNode("");
+    return el("a", { class: "mark", href: href, target: "_blank", rel: "noopener noreferrer",
+      "aria-label": "Source " + n + ": " + found.title, text: "[" + n + "]" });
+  }
+  function renderMarkdown(text, citations) {
+    var box = el("div", { class: "md" }), list = null;
+    text.split(/\n/).forEach(function (line) {
+      var item = /^\s*(?:[-*+]|\d+[.)])\s+(.*)$/.exec(line);
+      if (item) {
+        if (!list) { list = el(/^\s*\d/.test(line) ? "ol" : "ul"); box.appendChild(list); }
+        var li = el("li"); renderInline(li, item[1], citations); list.appendChild(li);
+        return;
+      }
+      list = null;
+      if (line.trim()) { var p = el("p"); renderInline(p, line.replace(/^#+\s*/, ""), citations); box.appendChild(p); }
+    });
+    return box;
+  }
+
+  // Drawn, not emoji: many systems (and headless browsers) have no emoji font.
+  function thumbIcon(down) {
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "16"); svg.setAttribute("height", "16");
+    svg.setAttribute("aria-hidden", "true");
+    if (down) svg.setAttribute("transform", "rotate(180)");
+    var path = document.createElementNS(NS, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M2 21h4V9H2v12zm20-11c0-1.1-.9-2-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10c0 1.1.9 2 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  var STYLE = [
+    ":host{all:initial;--accent:#3558e6;--bg:#fff;--fg:#1b1f24;--muted:#5b6470;--bubble:#f1f3f6;--border:#d8dde3;",
+    "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:var(--fg)}",
+    ":host(.dark){--bg:#1d2025;--fg:#e8eaed;--muted:#a3abb5;--bubble:#2b3038;--border:#3a404a}",
+    "*{box-sizing:border-box}",
+    ".launcher{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;border-radius:28px;padding:14px 20px;",
+    "background:var(--accent);color:#fff;font:inherit;font-weight:600;cursor:pointer;box-shadow:0 4px 16px rgba(0,0,0,.25)}",
+    ".launcher:focus-visible,button:focus-visible,textarea:focus-visible,a:focus-visible,select:focus-visible,input:focus-visible",
+    "{outline:3px solid #ffbf47;outline-offset:2px}",
+    ".panel{position:fixed;right:20px;bottom:84px;z-index:2147483001;width:380px;height:560px;max-height:calc(100vh - 110px);",
+    "display:flex;flex-direction:column;background:var(--bg);color:var(--fg);border:1px solid var(--border);border-radius:14px;",
+    "box-shadow:0 10px 40px rgba(0,0,0,.28);overflow:hidden}",
+    ".panel[hidden]{display:none}",
+    "header{display:flex;align-items:center;gap:8px;padding:12px 14px;background:var(--accent);color:#fff}",
+    "header h2{flex:1;margin:0;font-size:16px}",
+    "header button{background:transparent;border:0;color:#fff;font-size:20px;cursor:pointer;line-height:1}",
+    ".status{font-size:12px;opacity:.85}",
+    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:10px}",
+    ".msg{max-width:88%;padding:8px 11px;border-radius:12px;background:var(--bubble);word-wrap:break-word}",
+    ".msg.visitor{align-self:flex-end;background:var(--accent);color:#fff}",
+    ".msg.agent{border-left:3px solid var(--accent)}",
+    ".msg.system,.notice{align-self:center;background:transparent;color:var(--muted);font-size:13px;text-align:center}",
+    ".who{display:block;font-size:12px;color:var(--muted);margin-bottom:2px}",
+    ".md p{margin:0 0 6px}.md p:last-child{margin:0}.md ul,.md ol{margin:4px 0 6px;padding-left:20px}",
+    ".md code{font:13px ui-monospace,monospace;background:rgba(127,127,127,.18);padding:1px 4px;border-radius:4px}",
+    "a{color:inherit}.mark{font-size:11px;vertical-align:super;text-decoration:none;margin-left:1px}",
+    ".sources{margin:6px 0 0;padding-left:18px;font-size:13px}.sources a{color:var(--accent)}",
+    ":host(.dark) .sources a{color:#9db4ff}",
+    ".meta{display:flex;align-items:center;gap:6px;margin-top:6px;flex-wrap:wrap}",
+    ".badge{font-size:12px;padding:2px 8px;border-radius:10px;border:1px solid var(--border);color:var(--muted)}",
+    ".badge.high{color:#137333;border-color:#137333}.badge.low{color:#b3261e;border-color:#b3261e}",
+    ":host(.dark) .badge.high{color:#81c995;border-color:#81c995}:host(.dark) .badge.low{color:#f28b82;border-color:#f28b82}",
+    ".thumb{display:inline-flex;align-items:center;border:1px solid var(--border);background:transparent;color:var(--fg);",
+    "border-radius:8px;cursor:pointer;padding:3px 8px;font:inherit;font-size:12px}",
+    ".thumb[aria-pressed=true]{background:var(--accent);color:#fff;border-color:var(--accent)}",
+    ".reason{display:flex;gap:6px;margin-top:6px;flex-wrap:wrap}",
+    ".reason select,.reason input{font:inherit;font-size:13px;padding:3px;border:1px solid var(--border);border-radius:6px;",
+    "background:var(--bg);color:var(--fg)}",
+    ".reason button,.contact button{font:inherit;font-size:13px;border:0;border-radius:6px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}",
+    ".contact{display:flex;gap:6px;align-self:stretch}.contact input{flex:1;font:inherit;padding:6px;border:1px solid var(--border);border-radius:6px}",
+    "form.compose{display:flex;gap:8px;padding:10px;border-top:1px solid var(--border)}",
+    "textarea{flex:1;resize:none;font:inherit;padding:8px;border:1px solid var(--border);border-radius:8px;background:var(--bg);color:var(--fg)}",
+    "form.compose button{border:0;border-radius:8px;background:var(--accent);color:#fff;font:inherit;padding:0 14px;cursor:pointer}",
+    ".human{margin:0 10px 10px;border:1px solid var(--border);border-radius:8px;background:transparent;color:var(--fg);font:inherit;",
+    "font-size:13px;padding:6px;cursor:pointer}",
+    "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;max-height:none;border-radius:0}}"
+  ].join("");
+
+  function pageIsDark() {
+    var probe = [document.body, document.documentElement];
+    for (var i = 0; i < probe.length; i++) {
+      var rgb = /rgba?\((\d+),\s*(\d+),\s*(\d+)(?:,\s*([\d.]+))?/.exec(getComputedStyle(probe[i]).backgroundColor || "");
+      if (rgb && rgb[4] !== "0") return (0.2126 * rgb[1] + 0.7152 * rgb[2] + 0.0722 * rgb[3]) < 128;
+    }
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches;
+  }
+
+  function Widget() {
+    this.host = el("div", { id: "supportbot-widget" });
+    this.root = this.host.attachShadow({ mode: "open" });
+    this.root.appendChild(el("style", { text: STYLE }));
+    this.visitor = recall("visitor") || randomId();
+    remember("visitor", this.visitor);
+    this.conversation = recall("conversation");
+    this.outbox = [];
+    this.bubbles = {};
+    this.retry = 0;
+    this.build();
+    document.body.appendChild(this.host);
+    this.theme();
+    this.connect();
+  }
+
+  Widget.prototype.build = function () {
+    var self = this;
+    this.launcher = el("button", { class: "launcher", type: "button", "aria-expanded": "false",
+      "aria-controls": "sb-panel", text: "Chat with us", onclick: function () { self.toggle(); } });
+    this.title = el("h2", { id: "sb-title", text: "Support" });
+    this.statusLine = el("span", { class: "status", "aria-live": "polite" });
+    this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
+    this.input = el("textarea", { rows: "2", "aria-label": "Your question", placeholder: "Ask a question…",
+      maxlength: "4000" });
+    this.input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); self.submit(); }
+    });
+    var form = el("form", { class: "compose", onsubmit: function (event) { event.preventDefault(); self.submit(); } },
+      [this.input, el("button", { type: "submit", text: "Send" })]);
+    this.humanButton = el("button", { class: "human", type: "button", text: "Talk to a human",
+      onclick: function () { self.send({ type: "escalate" }); } });
+    this.panel = el("div", { class: "panel", id: "sb-panel", role: "dialog", "aria-labelledby": "sb-title", hidden: "" }, [
+      el("header", {}, [this.title, this.statusLine,
+        el("button", { type: "button", "aria-label": "Close chat", text: "×", onclick: function () { self.toggle(false); } })]),
+      this.log, form, this.humanButton]);
+    this.panel.addEventListener("keydown", function (event) { if (event.key === "Escape") self.toggle(false); });
+    this.root.appendChild(this.launcher);
+    this.root.appendChild(this.panel);
+  };
+
+  Widget.prototype.theme = function () {
+    var self = this, apply = function () { self.host.classList.toggle("dark", pageIsDark()); };
+    apply();
+    if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", apply);
+  };
+
+  Widget.prototype.toggle = function (open) {
+    var show = open === undefined ? this.panel.hasAttribute("hidden") : open;
+    if (show) { this.panel.removeAttribute("hidden"); this.input.focus(); }
+    else { this.panel.setAttribute("hidden", ""); this.launcher.focus(); }
+    this.launcher.setAttribute("aria-expanded", String(show));
+  };
+
+  // --- Connection: reconnect with backoff, resume the conversation, never drop what the visitor sent.
+  Widget.prototype.connect = function () {
+    var self = this;
+    var query = "?key=" + encodeURIComponent(KEY) + "&visitor=" + encodeURIComponent(this.visitor) +
+      (this.conversation ? "&conversation=" + encodeURIComponent(this.conversation) : "");
+    this.setStatus("Connecting…");
+    var socket = this.socket = new WebSocket(WS_URL + query);
+    socket.onmessage = function (event) {
+      var frame; try { frame = JSON.parse(event.data); } catch (e) { return; }
+      self.handle(frame);
+    };
+    socket.onclose = function (event) {
+      if (event.code === 4403 || event.code === 4404) { self.setStatus("Chat unavailable on this site"); return; }
+      var delay = Math.min(30000, 1000 * Math.pow(2, self.retry++)) * (0.75 + Math.random() / 2);
+      self.setStatus("Reconnecting…");
+      setTimeout(function () { self.connect(); }, delay);
+    };
+  };
+
+  Widget.prototype.setStatus = function (text) { this.statusLine.textContent = text; };
+
+  Widget.prototype.send = function (frame) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN && this.ready) this.socket.send(JSON.stringify(frame));
+    else this.outbox.push(frame);
+  };
+
+  Widget.prototype.submit = function () {
+    var text = this.input.value.trim();
+    if (!text) return;
+    this.input.value = "";
+    this.add("visitor", text);
+    this.send({ type: "message", text: text, client_id: randomId() });
+  };
+
+  Widget.prototype.handle = function (frame) {
+    var handlers = {
+      session: this.onSession, token: this.onToken, answer: this.onAnswer, escalated: this.onEscalated,
+      agent_message: this.onAgent, ticket: this.onTicket, error: this.onError,
+      feedback_saved: function () {}, received: function () {}, pong: function () {}
+    };
+    (handlers[frame.type] || function () {}).call(this, frame);
+  };
+
+  Widget.prototype.onSession = function (frame) {
+    var self = this, fresh = frame.conversation_id !== this.conversation;
+    this.ready = true;
+    this.retry = 0;
+    this.conversation = frame.conversation_id;
+    remember("conversation", frame.conversation_id);
+    this.title.textContent = frame.widget.title;
+    this.launcher.textContent = frame.widget.title;
+    this.host.style.setProperty("--accent", /^#[0-9a-fA-F]{6}$/.test(frame.widget.accent_color) ? frame.widget.accent_color : "#3558e6");
+    this.setStatus(frame.agents_online ? "Agents online" : "");
+    if (fresh || !this.log.childNodes.length) {
+      this.log.textContent = "";
+      this.add("bot", frame.widget.greeting);
+      frame.messages.forEach(function (m) { self.show(m); });
+    }
+    var pending = this.outbox; this.outbox = [];
+    pending.forEach(function (f) { self.send(f); });
+  };
+
+  Widget.prototype.show = function (m) {
+    if (m.role === "bot") { this.onAnswer(m); return; }
+    this.add(m.role, m.text, m.agent);
+  };
+
+  Widget.prototype.add = function (role, text, who) {
+    var bubble = el("div", { class: "msg " + role });
+    if (role === "agent") bubble.appendChild(el("span", { class: "who", text: (who || "Agent") + " · Support agent" }));
+    if (role === "bot" || role === "agent") bubble.appendChild(renderMarkdown(text, []));
+    else bubble.appendChild(document.createTextNode(text));
+    this.log.appendChild(bubble);
+    this.log.scrollTop = this.log.scrollHeight;
+    return bubble;
+  };
+
+  Widget.prototype.onToken = function (frame) {
+    var bubble = this.bubbles[frame.message_id];
+    if (!bubble) {
+      bubble = this.bubbles[frame.message_id] = el("div", { class: "msg bot streaming", "aria-busy": "true" });
+      bubble.appendChild(el("span", { class: "stream" }));
+      this.log.appendChild(bubble);
+    }
+    bubble.querySelector(".stream").textContent += frame.text;
+    this.log.scrollTop = this.log.scrollHeight;
+  };
+
+  Widget.prototype.onAnswer = function (frame) {
+    var bubble = this.bubbles[frame.message_id];
+    if (!bubble) { bubble = this.bubbles[frame.message_id] = el("div", { class: "msg bot" }); this.log.appendChild(bubble); }
+    bubble.className = "msg bot";
+    bubble.removeAttribute("aria-busy");
+    bubble.setAttribute("data-message-id", frame.message_id);
+    bubble.textContent = "";
+    bubble.appendChild(renderMarkdown(frame.text, frame.citations));
+    if (frame.citations && frame.citations.length) {
+      var list = el("ol", { class: "sources", "aria-label": "Sources" });
+      frame.citations.forEach(function (c) {
+        var href = safeUrl(c.url);
+        if (!href) return;
+        list.appendChild(el("li", { value: String(c.n) }, [el("a", { href: href, target: "_blank",
+          rel: "noopener noreferrer", title: c.snippet || "", text: c.title })]));
+      });
+      bubble.appendChild(list);
+    }
+    bubble.appendChild(this.meta(frame));
+    this.log.scrollTop = this.log.scrollHeight;
+  };
+
+  Widget.prototype.meta = function (frame) {
+    var self = this, meta = el("div", { class: "meta" });
+    var words = CONFIDENCE[frame.confidence_label];
+    if (words) meta.appendChild(el("span", { class: "badge " + frame.confidence_label, title: words[1],
+      "aria-label": "Confidence: " + words[0] + ". " + words[1], text: words[0] }));
+    var up = el("button", { class: "thumb", type: "button", "aria-label": "Helpful", title: "Helpful",
+      "aria-pressed": String(frame.rating === "up") }, [thumbIcon(false)]);
+    var down = el("button", { class: "thumb", type: "button", "aria-label": "Not helpful", title: "Not helpful",
+      "aria-pressed": String(frame.rating === "down") }, [thumbIcon(true)]);
+    up.addEventListener("click", function () {
+      up.setAttribute("aria-pressed", "true"); down.setAttribute("aria-pressed", "false");
+      self.send({ type: "feedback", message_id: frame.message_id, rating: "up" });
+      var open = meta.querySelector(".reason"); if (open) open.remove();
+    });
+    down.addEventListener("click", function () {
+      down.setAttribute("aria-pressed", "true"); up.setAttribute("aria-pressed", "false");
+      if (!meta.querySelector(".reason")) meta.appendChild(self.reasonForm(frame.message_id));
+    });
+    meta.appendChild(up);
+    meta.appendChild(down);
+    if (frame.escalation_offered) meta.appendChild(el("button", { class: "thumb", type: "button", text: "Talk to a human",
+      onclick: function () { self.send({ type: "escalate" }); } }));
+    return meta;
+  };
+
+  Widget.prototype.reasonForm = function (messageId) {
+    var self = this;
+    var select = el("select", { "aria-label": "What was wrong?" }, REASONS.map(function (r) {
+      return el("option", { value: r[0], text: r[1] });
+    }));
+    var comment = el("input", { type: "text", "aria-label": "Comment (optional)", placeholder: "Comment (optional)", maxlength: "500" });
+    var form = el("form", { class: "reason" }, [select, comment, el("button", { type: "submit", text: "Send feedback" })]);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      self.send({ type: "feedback", message_id: messageId, rating: "down", reason: select.value, comment: comment.value });
+      form.replaceWith(el("span", { class: "notice", text: "Thanks for the feedback." }));
+    });
+    return form;
+  };
+
+  Widget.prototype.onEscalated = function (frame) {
+    var self = this;
+    this.add("system", frame.detail).classList.add("escalation");
+    if (frame.agents_online) return;
+    var email = el("input", { type: "email", "aria-label": "Your email", placeholder: "you@example.com", required: "" });
+    var form = el("form", { class: "contact" }, [email, el("button", { type: "submit", text: "Send" })]);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      self.send({ type: "contact", email: email.value });
+      self.contactForm = form;
+    });
+    this.log.appendChild(form);
+    this.log.scrollTop = this.log.scrollHeight;
+  };
+
+  Widget.prototype.onTicket = function (frame) {
+    if (this.contactForm) this.contactForm.remove();
+    this.add("system", "Thanks — we'll email you. Your ticket reference is " + frame.reference + ".");
+  };
+
+  Widget.prototype.onAgent = function (frame) { this.add("agent", frame.text, frame.agent); };
+
+  Widget.prototype.onError = function (frame) {
+    this.log.appendChild(el("div", { class: "notice", role: "alert", text: frame.detail || "Something went wrong." }));
+  };
+
+  function start() { window.Supportbot = new Widget(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
