@@ -1,6 +1,13 @@
+"""Feedback: visitors' ratings, signals read from what visitors did, agents' corrections and good examples,
+dataset export jobs and the confidence thresholds calibrated from ratings."""
+
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+from supportbot.chat.models import Message
 
 
 class Rating(models.Model):
@@ -33,3 +40,137 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} on message {self.message_id}"
+
+
+class ImplicitSignal(models.Model):
+    """What the visitor did after an answer, read from the stored conversation (see feedback/implicit.py)."""
+
+    class Kind(models.TextChoices):
+        ESCALATED = "escalated", "Escalated to a human"
+        REPHRASED = "rephrased", "Asked the same again"
+        LEFT = "left", "Left without a word"
+
+    message = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="implicit_signals")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["message", "kind"], name="feedback_one_signal_per_kind")]
+        indexes = [models.Index(fields=["kind", "created_at"], name="feedback_signal_kind_time")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} after message {self.message_id}"
+
+
+class Correction(models.Model):
+    """The answer an agent says the bot should have given. Once approved it becomes an FAQ document."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    message = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="corrections")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="corrections_written"
+    )
+    text = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    document = models.ForeignKey(
+        "kb.Document", null=True, blank=True, on_delete=models.SET_NULL, related_name="corrections"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message"], condition=models.Q(status="approved"), name="feedback_one_approved_correction"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Correction {self.pk} of message {self.message_id} ({self.status})"
+
+    @property
+    def faq_url(self) -> str:
+        return f"/help/faq/{self.pk}/"
+
+
+class GoodExample(models.Model):
+    """An answer an agent marked as exemplary: it goes into fine-tuning data like an up-rated one."""
+
+    message = models.OneToOneField("chat.Message", on_delete=models.CASCADE, related_name="good_example")
+    marked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Good example: message {self.message_id}"
+
+
+class ExportJob(models.Model):
+    """One dataset export run in the background; its file lives under DATA_DIR/exports/."""
+
+    class Format(models.TextChoices):
+        OPENAI_CHAT = "openai-chat", "OpenAI chat fine-tuning (JSONL)"
+        PREFERENCE = "preference", "Preference pairs for DPO (JSONL)"
+        EVAL = "eval", "Evaluation set (JSONL)"
+        CSV = "csv", "Spreadsheet (CSV)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    format = models.CharField(max_length=16, choices=Format.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    rows_written = models.PositiveIntegerField(default=0)
+    skipped = models.JSONField(default=dict, blank=True, help_text="Rows left out, counted by reason.")
+    path = models.CharField(max_length=1024, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+
+class ConfidenceCalibration(models.Model):
+    """Thresholds fitted to the ratings by `calibrate_confidence`; the newest row overrides the settings."""
+
+    high = models.FloatField()
+    low = models.FloatField()
+    samples = models.PositiveIntegerField()
+    report = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"high ≥ {self.high:.3f}, low < {self.low:.3f} ({self.samples} ratings)"
+
+
+class ReviewItem(Message):
+    """A bot answer seen as an item of the review queue (down-rated, or followed by an escalation)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "review queue item"
+        verbose_name_plural = "review queue"

@@ -7,12 +7,25 @@ README document every variable.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
 
 from supportbot.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+# guardrails-ai and what it imports must never reach the network (see shared/GUARDRAILS.md): no telemetry,
+# no hub inference, no cost-map or model downloads. Set before anything imports them.
+for _name, _value in {
+    "OTEL_SDK_DISABLED": "true",
+    "GUARDRAILS_RUN_SYNC": "true",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SUPPORTBOT_DATA_DIR", str(BASE_DIR / ".data"))).resolve()
@@ -149,6 +162,7 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 600, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2)
 
+
 # --- Conversation ---------------------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 32768, minimum=256)
@@ -160,11 +174,19 @@ CHAT_CONFIDENCE_HIGH = env_float("CHAT_CONFIDENCE_HIGH", 0.70)
 CHAT_CONFIDENCE_LOW = env_float("CHAT_CONFIDENCE_LOW", 0.45)
 CHAT_CACHE_SIMILARITY = env_float("CHAT_CACHE_SIMILARITY", 0.95)
 CHAT_AGENT_PRESENCE_SECONDS = env_int("CHAT_AGENT_PRESENCE_SECONDS", 90, minimum=1)
+# Abusive messages before a conversation is closed.
+CHAT_ABUSE_LIMIT = env_int("CHAT_ABUSE_LIMIT", 3, minimum=1)
 
 if KB_SYNC_INTERVAL_MINUTES:
     CELERY_BEAT_SCHEDULE = {
         "kb-sync-sources": {"task": "kb.tasks.sources_sync_task", "schedule": KB_SYNC_INTERVAL_MINUTES * 60.0}
     }
+# Feedback: implicit signals (escalated / rephrased / left, after this much idle time) every 10 minutes.
+FEEDBACK_LEFT_AFTER_MINUTES = env_int("FEEDBACK_LEFT_AFTER_MINUTES", 30, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "feedback-implicit-signals": {"task": "feedback.tasks.implicit_signals_task", "schedule": 600.0},
+}
 
 # --- HTTP, static files, security ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -195,6 +217,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
 SESSION_COOKIE_HTTPONLY = True
+
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en"

@@ -79,3 +79,17 @@ def browser_type_launch_args():
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_pool_connections(django_db_setup, django_db_blocker):
+    """The chat answers on a thread pool whose threads keep their own connections; end them before the test
+    database is dropped, or Postgres refuses to drop a database that is in use."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 
 import kb
@@ -21,19 +21,28 @@ from kb.embeddings import embedder
 from kb.retrieval import SearchResult
 from supportbot.chat import prompts
 from supportbot.chat.citations import CitedAnswer, citations_map
-from supportbot.chat.confidence import Confidence, confidence_score, retrieval_evidence, support_score
+from supportbot.chat.confidence import Confidence, confidence_score, label_for, retrieval_evidence, support_score
 from supportbot.chat.llm import LLMError, Usage, chat_complete, chat_stream, llm_configured
 from supportbot.chat.models import Conversation, Message
 from supportbot.chat.offline import offline_answer
 from supportbot.chat.semantic_cache import cache_lookup, cache_store
 from supportbot.chat.sentences import sentences_split
+from supportbot.guards.output_guard import OutputContext, SentenceBuffer, output_context, sentence_check
+from supportbot.pii import pii_redact
 
 NO_CONTEXT = "I couldn't find anything about that in our help centre, so I'd rather not guess."
 NO_ANSWER = "I couldn't find a clear answer to that in our help centre."
 LLM_FAILED = "Sorry — I'm having trouble answering right now. Nothing you wrote is lost."
 UNSURE = "I'm not sure this fully answers your question."
+GUARD_REFUSED = "I'm sorry, I can't help with that here."
 HUMAN_OFFER = "Would you like to talk to a human? Use the “Talk to a human” button."
 OFFLINE_MODEL = "offline-extractive"
+
+
+def in_db_thread(func):
+    """Run database work on the shared thread pool, not the one thread Channels keeps for it: answers for
+    many conversations then retrieve and store in parallel (each pool thread has its own connection)."""
+    return DatabaseSyncToAsync(func, thread_sensitive=False)
 
 
 @dataclass
@@ -51,30 +60,32 @@ class Draft:
     timings: dict = field(default_factory=dict)
     failed: bool = False
     from_cache: bool = False
+    guard: OutputContext | None = None
 
 
 async def answer_stream(*, conversation: Conversation, question: Message) -> AsyncIterator[dict]:
     """Answer `question` (already stored) in `conversation`; yield token events, then the answer event."""
     started = time.perf_counter()
     draft = Draft(question=question.text)
-    history = await database_sync_to_async(_history)(conversation, before=question)
+    history = await in_db_thread(_history)(conversation, before=question)
     draft.condensed = await _condense(question.text, history)
     question_vector = await sync_to_async(_embed, thread_sensitive=False)(draft.condensed)
-    cached = await database_sync_to_async(cache_lookup)(widget_id=conversation.widget_id, vector=question_vector)
+    cached = await in_db_thread(cache_lookup)(widget_id=conversation.widget_id, vector=question_vector)
     if cached is not None:
         async for event in _replay(cached, draft, conversation, started):
             yield event
         return
     t0 = time.perf_counter()
-    draft.results = await database_sync_to_async(_retrieve)(draft.condensed, question_vector)
+    draft.results = await in_db_thread(_retrieve)(draft.condensed, question_vector)
     draft.timings["retrieve_ms"] = _ms(t0)
-    bot = await database_sync_to_async(_bot_message_create)(conversation)
+    bot = await in_db_thread(_bot_message_create)(conversation)
     t1 = time.perf_counter()
     if _relevant(draft.results):
-        async for piece in _generate(draft, question_vector, history):
+        widget = await in_db_thread(lambda: conversation.widget)()
+        async for piece in _generate(draft, question_vector, history, widget):
             yield {"type": "token", "message_id": bot.pk, "text": piece}
     draft.timings["generate_ms"] = _ms(t1)
-    answer = await database_sync_to_async(_finish)(bot, conversation, draft, question, question_vector, started)
+    answer = await in_db_thread(_finish)(bot, conversation, draft, question, question_vector, started)
     yield answer
 
 
@@ -119,24 +130,73 @@ def _bot_message_create(conversation: Conversation) -> Message:
     return Message.objects.create(conversation=conversation, role=Message.Role.BOT, text="")
 
 
-async def _generate(draft: Draft, question_vector: np.ndarray, history: list[dict]) -> AsyncIterator[str]:
-    if llm_configured():
-        messages = prompts.answer_messages(draft.question, draft.results, history)
-        parts: list[str] = []
-        try:
-            async for piece in chat_stream(messages, usage=draft.usage):
-                parts.append(piece)
-                yield piece
-        except LLMError as exc:
-            draft.failed = True
-            draft.guard_results.append({"validator": "llm", "outcome": "error", "detail": exc.code})
-        draft.text = "".join(parts)
-        draft.model = draft.usage.model
+async def _generate(draft: Draft, question_vector: np.ndarray, history: list[dict], widget) -> AsyncIterator[str]:
+    """Stream the answer through the output guard: each sentence is released only once it passes."""
+    banned = tuple(widget.banned_words) + tuple(widget.competitor_names)
+    guard = await sync_to_async(output_context, thread_sensitive=False)(
+        results=draft.results, protected_prompt=prompts.protected_prompt(), banned=banned
+    )
+    draft.guard = guard
+    if not llm_configured():
+        draft.model = OFFLINE_MODEL
+        text = await sync_to_async(offline_answer, thread_sensitive=False)(question_vector, draft.results)
+        buffer = SentenceBuffer()
+        for sentence in [*buffer.feed(text), *buffer.flush()]:
+            if checked := await _check(sentence, guard):
+                draft.text += checked
+                for word in _words(checked):
+                    yield word
         return
-    draft.model = OFFLINE_MODEL
-    draft.text = await sync_to_async(offline_answer, thread_sensitive=False)(question_vector, draft.results)
-    for word in _words(draft.text):
-        yield word
+    messages = prompts.answer_messages(draft.question, draft.results, history)
+    raw: list[str] = []
+    try:
+        async for sentence in _sentences(chat_stream(messages, usage=draft.usage), raw):
+            checked = await _check(sentence, guard)
+            if guard.leak:
+                break
+            if checked:
+                draft.text += checked
+                yield checked
+    except LLMError as exc:
+        draft.failed = True
+        draft.guard_results.append({"validator": "llm", "outcome": "error", "action": "fallback", "detail": exc.code})
+    draft.model = draft.usage.model
+    if not draft.failed and not guard.leak and guard.dropped > guard.kept:
+        await _reask(draft, messages, "".join(raw), guard)
+
+
+async def _sentences(stream: AsyncIterator[str], raw: list[str]) -> AsyncIterator[str]:
+    buffer = SentenceBuffer()
+    async for piece in stream:
+        raw.append(piece)
+        for sentence in buffer.feed(piece):
+            yield sentence
+    for sentence in buffer.flush():
+        yield sentence
+
+
+async def _check(sentence: str, guard: OutputContext) -> str | None:
+    checked = await sync_to_async(sentence_check, thread_sensitive=False)(sentence, guard)
+    if checked is None:
+        return None
+    tail = sentence[len(sentence.rstrip()) :] or " "
+    return checked.rstrip() + tail
+
+
+async def _reask(draft: Draft, messages: list[dict], previous: str, guard: OutputContext) -> None:
+    """Most of the answer was unsupported: ask once more for an answer that sticks to the context."""
+    draft.guard_results.append({"validator": "grounding", "outcome": "fail", "action": "reask"})
+    try:
+        # The model's own words go back to it, but never personal data it produced.
+        previous = pii_redact(previous)[0]
+        again = await chat_complete(prompts.reask_messages(messages, previous), max_tokens=settings.LLM_MAX_TOKENS)
+    except LLMError:
+        return
+    guard.kept = guard.dropped = 0
+    buffer = SentenceBuffer()
+    kept = [c for s in [*buffer.feed(again), *buffer.flush()] if (c := await _check(s, guard))]
+    if kept and not guard.leak:
+        draft.text = "".join(kept)
 
 
 def _words(text: str) -> list[str]:
@@ -149,13 +209,23 @@ def _finish(
 ) -> dict:
     from supportbot.chat.escalation import low_confidence_streak
 
-    draft.cited = citations_map(draft.text, draft.results) if not draft.failed else CitedAnswer("")
+    refused = bool(draft.guard and draft.guard.leak)
+    draft.cited = citations_map(draft.text, draft.results) if not (draft.failed or refused) else CitedAnswer("")
     if draft.cited.invented:
         draft.guard_results.append({"validator": "citations", "outcome": "fixed", "dropped": draft.cited.invented})
+    if draft.guard:
+        draft.guard_results[:0] = draft.guard.events
     evidence = retrieval_evidence(draft.results)
     support = _support(draft.cited)
     confidence = confidence_score(evidence, support=support, cited=bool(draft.cited.citations))
-    if draft.failed or not draft.cited.text:
+    if draft.guard and draft.guard.dropped:
+        # Sentences the sources did not support were removed: be less sure of what is left.
+        share = draft.guard.kept / (draft.guard.kept + draft.guard.dropped)
+        confidence = Confidence(
+            round(confidence.score * share, 3), label_for(confidence.score * share), confidence.inputs
+        )
+        confidence.inputs["dropped_sentences"] = draft.guard.dropped
+    if draft.failed or refused or not draft.cited.text:
         confidence = Confidence(min(confidence.score, 0.1), "low", confidence.inputs)
     text, offered = _final_text(draft, confidence.label)
     draft.timings["total_ms"] = _ms(started)
@@ -187,6 +257,8 @@ def _support(cited: CitedAnswer) -> float:
 def _final_text(draft: Draft, label: str) -> tuple[str, bool]:
     if draft.failed:
         return f"{LLM_FAILED} {HUMAN_OFFER}", True
+    if draft.guard and draft.guard.leak:
+        return f"{GUARD_REFUSED} {HUMAN_OFFER}", True
     if not draft.results or not draft.cited.text or not _relevant(draft.results):
         return f"{NO_CONTEXT if not _relevant(draft.results) else NO_ANSWER} {HUMAN_OFFER}", True
     if label == "low":
@@ -224,7 +296,7 @@ def _answer_event(bot: Message, *, escalate: bool) -> dict:
 
 async def _replay(cached: Message, draft: Draft, conversation: Conversation, started: float) -> AsyncIterator[dict]:
     """A cached answer streams like a fresh one, and is stored as its own message."""
-    bot = await database_sync_to_async(_cached_copy)(cached, conversation, draft, started)
+    bot = await in_db_thread(_cached_copy)(cached, conversation, draft, started)
     for word in _words(bot.text):
         yield {"type": "token", "message_id": bot.pk, "text": word}
     yield _answer_event(bot, escalate=False)

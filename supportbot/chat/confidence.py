@@ -31,9 +31,13 @@ def _clamp(value: float) -> float:
 
 
 def label_for(score: float) -> str:
-    if score >= settings.CHAT_CONFIDENCE_HIGH:
+    # Thresholds calibrated to ratings (`manage.py calibrate_confidence`) override the settings; cached briefly.
+    from feedback.calibration import calibrated_thresholds
+
+    high, low = calibrated_thresholds() or (settings.CHAT_CONFIDENCE_HIGH, settings.CHAT_CONFIDENCE_LOW)
+    if score >= high:
         return "high"
-    if score >= settings.CHAT_CONFIDENCE_LOW:
+    if score >= low:
         return "medium"
     return "low"
 

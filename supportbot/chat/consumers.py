@@ -19,8 +19,9 @@ from django.conf import settings
 from feedback.services import FeedbackError, feedback_record
 from supportbot.chat import services
 from supportbot.chat.answering import answer_stream
-from supportbot.chat.models import Conversation
+from supportbot.chat.models import Conversation, Message
 from supportbot.chat.services import ChatError
+from supportbot.chat.takeover import conversation_broadcast
 
 logger = logging.getLogger(__name__)
 _VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -119,21 +120,48 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         text, client_id = content.get("text"), content.get("client_id", "")
         if not isinstance(text, str) or not isinstance(client_id, str):
             raise ChatError("malformed_frame", "text must be a string")
-        question, created = await database_sync_to_async(services.visitor_message_store)(
+        if self.conversation.status == Conversation.Status.CLOSED:
+            raise ChatError("conversation_closed", "this conversation is closed; reload to start a new one")
+        question, created, verdict = await database_sync_to_async(services.visitor_message_receive)(
             conversation=self.conversation, text=text, client_id=client_id
         )
         await self.send_json({"type": "received", "message_id": question.pk, "client_id": client_id})
         if not created:
             return  # a retried frame: already stored (and answered, or being answered)
-        if services.wants_human(question.text):
+        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "assigned_agent"])
+        await database_sync_to_async(conversation_broadcast)(conversation_id=self.conversation.pk, message=question)
+        if self.conversation.assigned_agent_id:
+            return  # an agent holds the conversation: the bot stays silent
+        if verdict.action != "allow":
+            await self._guard_reply(question, verdict)
+        elif services.wants_human(question.text):
             await self.on_escalate({"reason": "visitor_request"})
-            return
+        else:
+            await self._answer(question)
+
+    async def _answer(self, question) -> None:
         async for event in answer_stream(conversation=self.conversation, question=question):
             escalate = event.pop("escalate", False)
             event.pop("from_cache", None)
             await self.send_json(event)
+            if event["type"] == "answer":
+                await self._broadcast_answer(event["message_id"])
             if escalate:
-                await self._escalate("low_confidence")
+                await self._escalate(escalate if isinstance(escalate, str) else "low_confidence")
+
+    async def _guard_reply(self, question, verdict) -> None:
+        bot, escalate = await database_sync_to_async(services.guard_reply)(
+            conversation=self.conversation, question=question, verdict=verdict
+        )
+        event = services.message_payload(bot)
+        await self.send_json({"type": "answer", **{k: v for k, v in event.items() if k != "role"}})
+        await self._broadcast_answer(bot.pk)
+        if escalate:
+            await self._escalate(f"guard:{verdict.reason}")
+
+    async def _broadcast_answer(self, message_id: int) -> None:
+        message = await Message.objects.aget(pk=message_id)
+        await database_sync_to_async(conversation_broadcast)(conversation_id=self.conversation.pk, message=message)
 
     async def on_feedback(self, content: dict) -> None:
         message_id = content.get("message_id")
@@ -167,6 +195,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_ping(self, content: dict) -> None:
         await self.send_json({"type": "pong"})
+
+    async def chat_notice(self, event: dict) -> None:
+        """A note from the support side (an agent joined, the bot is back, the conversation closed)."""
+        await self.send_json({"type": "notice", "text": event["text"]})
 
     async def agent_message(self, event: dict) -> None:
         """An agent's reply, delivered through the channel layer to the visitor's socket."""

@@ -25,6 +25,18 @@ class Widget(models.Model):
     title = models.CharField(max_length=100, default="Support")
     greeting = models.CharField(max_length=500, default="Hi! Ask me anything about our product.")
     accent_color = models.CharField(max_length=7, default="#3558e6")
+    # Guard settings
+    pii_policy = models.CharField(
+        max_length=8,
+        choices=[("redact", "Redact personal data"), ("keep", "Keep personal data")],
+        default="redact",
+        help_text="Redact: emails, phone numbers, card numbers… are replaced before storing or sending to a model.",
+    )
+    allowed_topics = models.JSONField(
+        default=list, blank=True, help_text="When set, questions far from every topic get a polite redirect."
+    )
+    banned_words = models.JSONField(default=list, blank=True, help_text="Words the bot must never say.")
+    competitor_names = models.JSONField(default=list, blank=True, help_text="Removed from answers.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -45,6 +57,11 @@ class Conversation(models.Model):
     contact_email = models.EmailField(blank=True)
     ticket_reference = models.CharField(max_length=32, blank=True)
     origin = models.CharField(max_length=300, blank=True)
+    abuse_count = models.PositiveIntegerField(default=0)
+    # While an agent holds the conversation the bot stays silent.
+    assigned_agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="held_conversations"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from feedback.models import Rating
 from supportbot.chat.models import AgentPresence, Conversation, Message, Widget
+from supportbot.guards.input_guard import CLOSED_FOR_ABUSE, InputVerdict, input_check
 
 AGENTS_GROUP = "agents"
 _HUMAN_REQUEST = re.compile(
@@ -120,6 +121,58 @@ def visitor_message_store(*, conversation: Conversation, text: str, client_id: s
         return conversation.messages.get(client_id=client_id), False
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=timezone.now())
     return message, True
+
+
+def visitor_message_receive(
+    *, conversation: Conversation, text: str, client_id: str = ""
+) -> tuple[Message, bool, InputVerdict]:
+    """The input guard, then storage: only the guarded (redacted) text is ever stored or sent on."""
+    if not text.strip():
+        raise ChatError("empty_message", "the message is empty")
+    widget = conversation.widget
+    topics, vector = _topic_vectors(widget, text)
+    verdict = input_check(text=text, widget=widget, topic_vectors=topics, message_vector=vector)
+    if verdict.action == "limit":
+        raise ChatError("message_too_long", f"messages are limited to {settings.CHAT_MAX_MESSAGE_CHARS} characters")
+    message, created = visitor_message_store(conversation=conversation, text=verdict.text, client_id=client_id)
+    if created and verdict.events:
+        message.guard_results = [*verdict.events, *([{"redacted": verdict.redacted}] if verdict.redacted else [])]
+        message.save(update_fields=["guard_results"])
+    return message, created, verdict
+
+
+def _topic_vectors(widget: Widget, text: str):
+    if not widget.allowed_topics:
+        return None, None
+    from kb.embeddings import embedder
+
+    vectors = embedder().embed([*widget.allowed_topics, text])
+    return vectors[:-1], vectors[-1]
+
+
+def guard_reply(*, conversation: Conversation, question: Message, verdict: InputVerdict) -> tuple[Message, bool]:
+    """Answer a declined or redirected message without a model. Returns the reply and whether to escalate."""
+    escalate = False
+    reply = verdict.reply
+    if verdict.reason == "abusive_language":
+        conversation.abuse_count += 1
+        if conversation.abuse_count >= settings.CHAT_ABUSE_LIMIT:
+            conversation.status = Conversation.Status.CLOSED
+            reply = CLOSED_FOR_ABUSE
+        conversation.save(update_fields=["abuse_count", "status", "updated_at"])
+    elif verdict.reason == "prompt_injection":
+        escalate = conversation.status == Conversation.Status.OPEN
+    bot = Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.BOT,
+        text=reply,
+        reply_to=question,
+        confidence=0.0,
+        confidence_label="low",
+        guard_results=[e for e in verdict.events if e["outcome"] == "fail"],
+        model="guard",
+    )
+    return bot, escalate
 
 
 def wants_human(text: str) -> bool:

@@ -65,7 +65,8 @@ async def test_invented_citations_are_dropped_and_recorded(widget, knowledge, ll
     assert "[7]" not in answer["text"] and "[1]" in answer["text"]
     assert [c["n"] for c in answer["citations"]] == [1]
     stored = await Message.objects.aget(pk=answer["message_id"])
-    assert {"validator": "citations", "outcome": "fixed", "dropped": [7]} in stored.guard_results
+    fixed = [e for e in stored.guard_results if e.get("validator") == "supportbot/citations_exist"]
+    assert fixed and fixed[0]["action"] == "fixed" and "[7]" in fixed[0]["detail"]
     await chat.disconnect()
 
 

@@ -36,11 +36,16 @@ async def test_connecting_starts_a_conversation(widget, knowledge, no_llm):
 
 async def test_a_question_streams_tokens_then_a_cited_answer(widget, knowledge, llm):
     # given
+    llm.reply = (
+        "E4403 means the page that loaded the widget is not on the widget key's list of allowed origins [1]. "
+        "So the chat connection is refused [1]."
+    )
     chat, _ = await open_chat()
     # when
     tokens, answer = await ask(chat, "what does E4403 mean")
-    # then
-    assert len(tokens) > 3 and all(t["message_id"] == answer["message_id"] for t in tokens)
+    # then: released sentence by sentence, each once it passed the output guard
+    assert len(tokens) == 2 and all(t["message_id"] == answer["message_id"] for t in tokens)
+    assert "".join(t["text"] for t in tokens).strip() == answer["text"]
     assert answer["type"] == "answer"
     assert answer["citations"][0]["n"] == 1
     assert answer["citations"][0]["url"].endswith("error-codes.md#e4403")

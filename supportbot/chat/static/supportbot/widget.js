@@ -250,7 +250,7 @@
   Widget.prototype.handle = function (frame) {
     var handlers = {
       session: this.onSession, token: this.onToken, answer: this.onAnswer, escalated: this.onEscalated,
-      agent_message: this.onAgent, ticket: this.onTicket, error: this.onError,
+      agent_message: this.onAgent, ticket: this.onTicket, error: this.onError, notice: this.onNotice,
       feedback_saved: function () {}, received: function () {}, pong: function () {}
     };
     (handlers[frame.type] || function () {}).call(this, frame);
@@ -384,6 +384,8 @@
   };
 
   Widget.prototype.onAgent = function (frame) { this.add("agent", frame.text, frame.agent); };
+
+  Widget.prototype.onNotice = function (frame) { this.add("system", frame.text); };
 
   Widget.prototype.onError = function (frame) {
     this.log.appendChild(el("div", { class: "notice", role: "alert", text: frame.detail || "Something went wrong." }));

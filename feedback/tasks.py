@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from feedback import exports, faq, implicit
+
+# Conversations active in this window are re-read each run; older ones have all their signals already.
+SIGNALS_LOOKBACK = timedelta(days=2)
+
+
+@shared_task(acks_late=True)
+def implicit_signals_task() -> dict[str, int]:
+    """Periodic (Celery beat): derive escalated / rephrased / left signals from recent conversations."""
+    return implicit.implicit_signals_collect(since=timezone.now() - SIGNALS_LOOKBACK)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def export_job_task(job_id: int) -> str:
+    """Run one export job; a redelivered task for a finished job is a no-op (see export_job_run)."""
+    return exports.export_job_run(job_id=job_id).status
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def correction_publish_task(correction_id: int) -> int | None:
+    """Publish an approved correction as an FAQ document; running it again re-ingests nothing unchanged."""
+    return faq.faq_publish(correction_id=correction_id).document_id

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import json
+import uuid
+from functools import wraps
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET
+
+from feedback.analytics import feedback_analytics
+from feedback.datasets import ExportFilters
+from feedback.models import ExportJob
+from feedback.services import FeedbackError, feedback_record
+from kb.models import Document
+from kb.rendering import render_document
+from supportbot.chat.models import Conversation
+from supportbot.chat.services import origin_allowed, widget_for_key
+
+
+def _error(status: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"type": "error", "code": code, "detail": detail}, status=status)
+
+
+def _cors(response: HttpResponse, origin: str) -> HttpResponse:
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Vary"] = "Origin"
+    return response
+
+
+@csrf_exempt
+def feedback_api(request: HttpRequest) -> HttpResponse:
+    """POST /api/feedback: a rating from a client other than the widget's websocket, checked like the socket."""
+    origin = request.headers.get("Origin", "")
+    if request.method == "OPTIONS":
+        # The preflight only lets the browser send the request; the POST itself is checked against the widget.
+        response = _cors(HttpResponse(status=204), origin)
+        response["Access-Control-Allow-Methods"] = "POST"
+        response["Access-Control-Allow-Headers"] = "Content-Type"
+        return response
+    if request.method != "POST":
+        return _error(405, "method_not_allowed", "use POST with a JSON body")
+    return _feedback(request, origin)
+
+
+def _feedback(request: HttpRequest, origin: str) -> HttpResponse:
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        return _error(400, "malformed_json", "the body must be a JSON object")
+    if not isinstance(body, dict):
+        return _error(400, "malformed_json", "the body must be a JSON object")
+    fields = {name: body.get(name) for name in ("key", "conversation_id", "visitor_id", "rating")}
+    if not all(isinstance(value, str) and value for value in fields.values()):
+        return _error(400, "missing_field", "key, conversation_id, visitor_id and rating must be non-empty strings")
+    message_id = body.get("message_id")
+    if not isinstance(message_id, int) or isinstance(message_id, bool):
+        return _error(400, "malformed_field", "message_id must be an integer")
+    reason, comment = body.get("reason") or "", body.get("comment") or ""
+    if not isinstance(reason, str) or not isinstance(comment, str):
+        return _error(400, "malformed_field", "reason and comment must be strings")
+    widget = widget_for_key(fields["key"])
+    if widget is None:
+        return _error(404, "unknown_widget", "no widget has this key")
+    if not origin_allowed(widget, origin=origin, host=request.get_host()):
+        return _error(403, "origin_not_allowed", "this website may not use this widget")
+    # From here on the page's origin is one the widget allows: it may read the answer.
+    if not _visitors_conversation(widget, fields["conversation_id"], fields["visitor_id"]):
+        return _cors(_error(404, "unknown_conversation", "no conversation with that id for this visitor"), origin)
+    try:
+        rating = feedback_record(
+            message_id=message_id,
+            conversation_id=fields["conversation_id"],
+            visitor_id=fields["visitor_id"],
+            rating=fields["rating"],
+            reason=reason,
+            comment=comment,
+        )
+    except FeedbackError as exc:
+        return _cors(_error(404 if exc.code == "unknown_message" else 400, exc.code, exc.detail), origin)
+    saved = {"type": "feedback_saved", "message_id": message_id, "rating": rating.value, "reason": rating.reason}
+    return _cors(JsonResponse(saved), origin)
+
+
+def _visitors_conversation(widget, conversation_id: str, visitor_id: str) -> bool:
+    try:
+        uuid.UUID(conversation_id)
+    except ValueError:
+        return False
+    return Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id).exists()
+
+
+def _staff_json(view):
+    """Staff only, answered in JSON: 403 for anyone else (a console fetch, not a page to log in from)."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not (request.user.is_active and request.user.is_staff):
+            return _error(403, "staff_only", "sign in as staff to see feedback analytics")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@require_GET
+@_staff_json
+def analytics_json(request: HttpRequest) -> JsonResponse:
+    try:
+        period = ExportFilters.parse(since=request.GET.get("since", ""), until=request.GET.get("until", ""))
+    except ValueError as exc:
+        return _error(400, "invalid_date", str(exc).replace("--", ""))
+    return JsonResponse(feedback_analytics(since=period.since, until=period.until))
+
+
+@require_GET
+@staff_member_required
+def export_download(request: HttpRequest, job_id: int) -> FileResponse:
+    job = get_object_or_404(ExportJob, pk=job_id, status=ExportJob.Status.SUCCEEDED)
+    path = Path(job.path).resolve()
+    if not path.is_relative_to((settings.DATA_DIR / "exports").resolve()) or not path.is_file():
+        raise Http404("the export file is gone")
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+@require_GET
+def faq_page(request: HttpRequest, correction_id: int) -> HttpResponse:
+    """The public page of an approved correction, so citations of it lead somewhere."""
+    document = Document.objects.filter(url=f"/help/faq/{correction_id}/").first()
+    if document is None:
+        raise Http404("No such FAQ")
+    return render(request, "kb/help_page.html", {"document": document, "body": render_document(document)})

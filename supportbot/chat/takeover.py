@@ -1,0 +1,102 @@
+"""Humans in the conversation: agents take over, reply, hand back to the bot or close; their presence is
+tracked; every change is broadcast to agent consoles through the channel layer.
+
+Groups: "agents" gets a short event for the inbox whenever any conversation changes; "watch.<id>" gets the
+full message for consoles that have that conversation open; "conversation.<id>" is the visitor's widget.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db.models import Q
+from django.utils import timezone
+
+from supportbot.chat.models import AgentPresence, Conversation, Message
+from supportbot.chat.services import AGENTS_GROUP, ChatError, message_payload
+
+
+def _send(group: str, event: dict) -> None:
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(group, event)
+
+
+def conversation_broadcast(*, conversation_id, message: Message | None = None) -> None:
+    """Tell consoles that a conversation changed (and, to those watching it, what was said)."""
+    _send(AGENTS_GROUP, {"type": "conversation.updated", "conversation_id": str(conversation_id)})
+    if message is not None:
+        _send(f"watch.{conversation_id}", {"type": "conversation.message", "message": message_payload(message)})
+
+
+def _notice(conversation: Conversation, text: str) -> Message:
+    message = Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=text)
+    _send(f"conversation.{conversation.pk}", {"type": "chat.notice", "text": text})
+    conversation_broadcast(conversation_id=conversation.pk, message=message)
+    return message
+
+
+def _held(conversation_id, agent) -> Conversation:
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise ChatError("unknown_conversation", "no such conversation")
+    if conversation.assigned_agent_id and conversation.assigned_agent_id != agent.pk:
+        raise ChatError("held_by_another_agent", "another agent holds this conversation")
+    return conversation
+
+
+def conversation_take_over(*, conversation_id, agent) -> Conversation:
+    conversation = _held(conversation_id, agent)
+    if conversation.status == Conversation.Status.CLOSED:
+        raise ChatError("conversation_closed", "this conversation is closed")
+    # Conditional update: of two agents clicking at once, one wins.
+    won = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .filter(Q(assigned_agent__isnull=True) | Q(assigned_agent=agent))
+        .update(assigned_agent=agent, status=Conversation.Status.ESCALATED, updated_at=timezone.now())
+    )
+    if not won:
+        raise ChatError("held_by_another_agent", "another agent holds this conversation")
+    conversation.refresh_from_db()
+    _notice(conversation, f"{agent.get_short_name() or agent.get_username()} from support has joined the chat.")
+    return conversation
+
+
+def agent_reply(*, conversation_id, agent, text: str) -> Message:
+    text = text.strip()
+    if not text:
+        raise ChatError("empty_message", "the reply is empty")
+    conversation = _held(conversation_id, agent)
+    if conversation.assigned_agent_id != agent.pk:
+        raise ChatError("not_taken_over", "take the conversation over before replying")
+    message = Message.objects.create(conversation=conversation, role=Message.Role.AGENT, text=text, agent=agent)
+    name = agent.get_short_name() or agent.get_username()
+    _send(f"conversation.{conversation.pk}", {"type": "agent.message", "text": text, "agent": name})
+    conversation_broadcast(conversation_id=conversation.pk, message=message)
+    return message
+
+
+def conversation_hand_back(*, conversation_id, agent) -> Conversation:
+    conversation = _held(conversation_id, agent)
+    conversation.assigned_agent = None
+    conversation.status = Conversation.Status.OPEN
+    conversation.save(update_fields=["assigned_agent", "status", "updated_at"])
+    _notice(conversation, "You're back with the assistant. Ask away!")
+    return conversation
+
+
+def conversation_close(*, conversation_id, agent) -> Conversation:
+    conversation = _held(conversation_id, agent)
+    conversation.assigned_agent = None
+    conversation.status = Conversation.Status.CLOSED
+    conversation.save(update_fields=["assigned_agent", "status", "updated_at"])
+    _notice(conversation, "This conversation has been closed. Thanks for getting in touch!")
+    return conversation
+
+
+def agent_presence_touch(*, user, channel_name: str) -> None:
+    AgentPresence.objects.update_or_create(channel_name=channel_name, defaults={"user": user, "last_seen": timezone.now()})
+
+
+def agent_presence_leave(*, channel_name: str) -> None:
+    AgentPresence.objects.filter(channel_name=channel_name).delete()

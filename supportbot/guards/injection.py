@@ -1,0 +1,78 @@
+"""Prompt-injection and jailbreak heuristics. No offline model separates attacks from questions reliably
+(see shared/GUARDRAILS.md), so this flags known shapes of attack, in several languages and after undoing the
+usual disguises (Unicode look-alikes, zero-width characters, base64 and hex blobs, spaced-out letters).
+The structural defences — a canary in the system prompt, the output leak check, no secrets in prompts — do
+the rest."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import re
+import unicodedata
+
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Latin look-alikes from Cyrillic and Greek, the usual homoglyph disguise.
+_CONFUSABLES = str.maketrans("аеорсхуіјѕԁһοαεικνρτυχ", "aeopcxyijsdhoaeiknptux")
+
+_PATTERNS = [
+    # English
+    r"\b(ignore|disregard|forget|override|bypass|skip)\b.{0,40}\b(previous|prior|above|earlier|all|your|the|these|any)\b"
+    r".{0,30}\b(instructions?|prompts?|rules?|directions?|guidelines?|context|messages?)\b",
+    r"\b(reveal|show|print|repeat|output|display|leak|tell me|give me|what (is|are|were))\b.{0,40}"
+    r"\b(system|initial|hidden|secret|original|developer)\b.{0,15}\b(prompt|instructions?|message|rules)\b",
+    r"\byour (instructions|system prompt|rules|guidelines)\b.{0,30}\b(verbatim|word for word|exactly|in full)\b",
+    # "your system prompt" is about the bot; "the system prompt version" may be a product question.
+    r"\byour (system|initial|original|hidden|secret) (prompt|instructions)\b",
+    r"\b(print|repeat|output|list) (them|it|everything) (word for word|verbatim)\b",
+    r"\b(you are|you're|act as|pretend (to be|you are)|roleplay as|from now on,? you)\b.{0,40}"
+    r"\b(dan|jailbr\w*|unfiltered|uncensored|unrestricted|evil|no (rules|restrictions|limits)|"
+    r"developer mode|god mode)\b",
+    r"\b(jailbreak|dan mode|developer mode|do anything now)\b",
+    r"\bnew (instructions|rules|system prompt)\s*[:：]",
+    r"(^|\n)\s*(system|assistant|developer)\s*[:：]",
+    r"<\s*/?\s*(system|im_start|im_end|instructions?)\s*>|\[/?(system|inst)\]|<\|im_(start|end)\|>",
+    r"\b(canary|secret token|hidden token)\b",
+    # Other languages
+    r"ignora\w* (todas )?(las )?instrucciones (anteriores|previas)",
+    r"ignore[rz]? (toutes )?les instructions (précédentes|precedentes|antérieures)",
+    r"ignorier\w* (alle )?(vorherigen|bisherigen) (anweisungen|instruktionen)",
+    r"ignora\w* (tutte )?le istruzioni precedenti",
+    r"이전\s*(의)?\s*(지시|지침|명령|프롬프트)\w*\s*(을|를)?\s*(모두\s*)?무시",
+    r"(시스템|숨겨진)\s*프롬프트\w*\s*(을|를)?\s*(보여|알려|출력|공개)",
+    r"(以前|之前|前面)の?(指示|命令|プロンプト)を?(全て|すべて)?無視",
+    r"システムプロンプトを?(表示|教え|出力)",
+    r"忽略.{0,6}(指令|指示|提示)",
+    r"(显示|输出|告诉我)(你的)?(系统提示|系统指令)",
+]
+_COMPILED = [re.compile(p, re.IGNORECASE | re.DOTALL) for p in _PATTERNS]
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{24,}={0,2}")
+_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){12,}\b")
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+    text = text.lower().translate(_CONFUSABLES)
+    # "i g n o r e" and "i.g.n.o.r.e" → "ignore"
+    return re.sub(r"\b(?:\w[\s.\-_*]){3,}\w\b", lambda m: re.sub(r"[\s.\-_*]", "", m.group(0)), text)
+
+
+def _decoded_blobs(text: str) -> list[str]:
+    found = []
+    for blob in _BASE64.findall(text):
+        with contextlib.suppress(binascii.Error, UnicodeDecodeError, ValueError):
+            found.append(base64.b64decode(blob + "=" * (-len(blob) % 4), validate=False).decode("utf-8"))
+    for blob in _HEX.findall(text):
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            found.append(bytes.fromhex(blob).decode("utf-8"))
+    return found
+
+
+def injection_find(text: str) -> str | None:
+    """The pattern an attack matched, or None. Checks the text as written, normalised, and decoded."""
+    for candidate in [text, normalise(text), *map(normalise, _decoded_blobs(text))]:
+        for pattern in _COMPILED:
+            if pattern.search(candidate):
+                return pattern.pattern[:60]
+    return None
