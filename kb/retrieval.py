@@ -19,10 +19,6 @@ from kb.embeddings import embed_query
 
 MODES = ("hybrid", "vector", "keyword")
 
-# The keyword query ORs the question's lexemes (plainto_tsquery ANDs them, and a natural-language question
-# rarely has every word in one chunk); ts_rank then prefers chunks that match more of them.
-_KEYWORD_QUERY = "replace(plainto_tsquery(%(cfg)s::regconfig, %(query)s)::text, '&', '|')::tsquery"
-
 _VECTOR_CTE = """
 vector_hits AS (
     SELECT id, row_number() OVER (ORDER BY distance, id) AS rank, 1 - distance AS score
@@ -31,22 +27,30 @@ vector_hits AS (
 )"""
 
 # Keyword ranking is BM25 (k1 = 1.2, b = 0.75) over the full-text vectors: ts_rank has no notion of how rare a
-# word is, so "widget" would count as much as "E4403". The GIN index finds the chunks matching any query lexeme,
-# ts_rank keeps the best few hundred, and BM25 re-scores those with document frequencies from kb_lexemestat.
-_KEYWORD_CTE = f"""
+# word is, so "widget" would count as much as "E4403". Ranking every chunk that shares a common word with the
+# question does not scale (at 100k chunks "widget" matches half of them), so the GIN index is asked only for the
+# question's selective lexemes (in at most KB_KEYWORD_SELECTIVE_SHARE of chunks, or 50): ts_rank keeps the best
+# few hundred of those, the vector candidates join them in hybrid mode, and BM25 scores that pool with every
+# query lexeme and the document frequencies in kb_lexemestat.
+_KEYWORD_CTE = """
+keyword_pool AS (
+    SELECT c.id
+      FROM kb_chunk AS c, selective_query AS q
+     WHERE c.search_vector @@ q.query
+     ORDER BY ts_rank(c.search_vector, q.query, 1) DESC
+     LIMIT %(rescore)s
+),
 keyword_hits AS (
     SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score
-      FROM (SELECT m.id,
-                   sum(t.idf * (u.tf * 2.2) / (u.tf + 1.2 * (0.25 + 0.75 * m.len / s.avg_len)))::float8 AS score
-              FROM (SELECT c.id, c.search_vector, length(c.search_vector) AS len
-                      FROM kb_chunk AS c, (SELECT {_KEYWORD_QUERY} AS query) AS q
-                     WHERE c.search_vector @@ q.query
-                     ORDER BY ts_rank(c.search_vector, q.query, 1) DESC
-                     LIMIT %(rescore)s) AS m
-             CROSS JOIN LATERAL (SELECT lexeme, array_length(positions, 1) AS tf FROM unnest(m.search_vector)) AS u
+      FROM (SELECT c.id,
+                   sum(t.idf * (u.tf * 2.2)
+                       / (u.tf + 1.2 * (0.25 + 0.75 * length(c.search_vector) / s.avg_len)))::float8 AS score
+              FROM (SELECT id FROM keyword_pool {vector_pool}) AS p
+              JOIN kb_chunk AS c ON c.id = p.id
+             CROSS JOIN LATERAL (SELECT lexeme, array_length(positions, 1) AS tf FROM unnest(c.search_vector)) AS u
               JOIN query_terms AS t ON t.lexeme = u.lexeme
              CROSS JOIN corpus AS s
-             GROUP BY m.id
+             GROUP BY c.id
              ORDER BY score DESC
              LIMIT %(candidates)s) AS matched
 )"""
@@ -57,9 +61,16 @@ corpus AS (
       FROM kb_knowledgebasestate ORDER BY id LIMIT 1
 ),
 query_terms AS (
-    SELECT l.lexeme, ln(1 + (s.total - l.ndoc + 0.5) / (l.ndoc + 0.5)) AS idf
+    SELECT l.lexeme, l.ndoc, ln(1 + (s.total - l.ndoc + 0.5) / (l.ndoc + 0.5)) AS idf
       FROM kb_lexemestat AS l, corpus AS s
-     WHERE l.lexeme IN (SELECT lexeme FROM unnest(to_tsvector(%(cfg)s::regconfig, %(query)s)))
+     WHERE l.lexeme IN (SELECT lexeme FROM unnest(kb_tsvector(%(cfg)s::regconfig, %(query)s)))
+),
+selective_query AS (
+    SELECT coalesce(string_agg(quote_literal(lexeme), ' | '), '')::tsquery AS query
+      FROM (SELECT t.lexeme, row_number() OVER (ORDER BY t.ndoc, t.lexeme) AS rarity
+              FROM query_terms AS t, corpus AS s
+             WHERE t.ndoc <= greatest(s.total * %(selective_share)s, %(selective_min)s)) AS rare
+     WHERE rarity <= %(selective_terms)s
 )"""
 
 _FUSED = {
@@ -142,13 +153,17 @@ def search(
         "candidates": max(candidates or settings.KB_SEARCH_CANDIDATES, k),
         "rrf_k": settings.KB_RRF_K,
         "rescore": settings.KB_KEYWORD_RESCORE,
+        "selective_share": settings.KB_KEYWORD_SELECTIVE_SHARE,
+        "selective_min": 50,
+        "selective_terms": settings.KB_KEYWORD_SELECTIVE_TERMS,
     }
     ctes = []
     if mode in ("hybrid", "vector"):
         params["vector"] = Vector((embed_query(query) if vector is None else vector).tolist()).to_text()
         ctes.append(_VECTOR_CTE)
     if mode in ("hybrid", "keyword"):
-        ctes += [_KEYWORD_SUPPORT, _KEYWORD_CTE]
+        pool = "UNION SELECT id FROM vector_hits" if mode == "hybrid" else ""
+        ctes += [_KEYWORD_SUPPORT, _KEYWORD_CTE.format(vector_pool=pool)]
     sql = "WITH " + ",".join([*ctes, _FUSED[mode]]) + _SELECT
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

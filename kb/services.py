@@ -21,6 +21,7 @@ from django.utils import timezone
 from kb.embeddings import embedder
 from kb.extraction import Extracted, ExtractionError, check_size, extract, format_for
 from kb.fetching import Fetched, FetchError, fetch
+from kb.language import language_detect
 from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source, chunking_signature
 from kb.sources import Candidate, TargetError, expand
 
@@ -172,6 +173,7 @@ def _store(candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors,
             "format": extracted.format,
             "content_hash": content_hash,
             "chunking": chunking_signature(),
+            "language": language_detect(extracted.text),
             "text": extracted.text,
             "byte_size": len(loaded.data),
             "etag": loaded.etag,
@@ -198,15 +200,19 @@ def _store(candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors,
 
 
 def _index_keywords(document_id: int) -> None:
-    """Full-text vectors: title and headings weigh more (A) than the body (B)."""
+    """Full-text vectors: title and headings weigh more (A) than the body (B).
+
+    kb_tsvector (migration 0004) adds character bigrams of Korean, Japanese and Chinese text to what the
+    configured parser finds; retrieval cuts questions the same way.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             """
             UPDATE kb_chunk AS c
                SET search_vector =
-                   setweight(to_tsvector(%(cfg)s::regconfig,
+                   setweight(kb_tsvector(%(cfg)s::regconfig,
                                          d.title || ' ' || array_to_string(c.heading_path, ' ')), 'A')
-                   || setweight(to_tsvector(%(cfg)s::regconfig, c.text), 'B')
+                   || setweight(kb_tsvector(%(cfg)s::regconfig, c.text), 'B')
               FROM kb_document AS d
              WHERE d.id = c.document_id AND d.id = %(doc)s
             """,

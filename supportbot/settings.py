@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from supportbot.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
     "kb",
     "feedback",
     "supportbot.chat",
+    "supportbot.console",
+    "supportbot.evaluation",
 ]
 
 MIDDLEWARE = [
@@ -110,6 +113,9 @@ else:
             "NAME": "postgres",
             "USER": "postgres",
             "HOST": ensure_running(DATA_DIR),
+            # Reusing connections matters: a new one per step cost the chat about half its own time.
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
         }
     }
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = _PG_OPTIONS
@@ -134,7 +140,8 @@ CELERY_TIMEZONE = "UTC"
 
 # --- Knowledge base ------------------------------------------------------------------------------------------
 KB_EMBEDDING_BACKEND = env_choice("KB_EMBEDDING_BACKEND", "local", ("local", "openai"))
-# "all-MiniLM-L6-v2" is the bundled model; a directory holding model.onnx and tokenizer.json is used as is.
+# "all-MiniLM-L6-v2" (English, the default) and "multilingual-e5-small" (about 100 languages, cross-lingual; see
+# docs/multilingual.md) ship as packages, both 384-d; a directory holding model.onnx and tokenizer.json is used as is.
 KB_EMBEDDING_MODEL = env_str(
     "KB_EMBEDDING_MODEL", "all-MiniLM-L6-v2" if KB_EMBEDDING_BACKEND == "local" else "text-embedding-3-small"
 )
@@ -147,10 +154,14 @@ KB_CHUNK_TOKENS = env_int("KB_CHUNK_TOKENS", 200, minimum=16)
 KB_CHUNK_OVERLAP_TOKENS = env_int("KB_CHUNK_OVERLAP_TOKENS", 40, minimum=0)
 KB_MAX_DOCUMENT_BYTES = env_int("KB_MAX_DOCUMENT_BYTES", 20 * 1024 * 1024, minimum=1)
 KB_FETCH_TIMEOUT_SECONDS = env_float("KB_FETCH_TIMEOUT_SECONDS", 15.0)
+# The Postgres parser for keyword search; Korean, Japanese and Chinese are also indexed as character bigrams.
 KB_TEXT_SEARCH_CONFIG = env_str("KB_TEXT_SEARCH_CONFIG", "english")
 KB_SEARCH_CANDIDATES = env_int("KB_SEARCH_CANDIDATES", 40, minimum=1)
 KB_RRF_K = env_int("KB_RRF_K", 60, minimum=1)
 KB_KEYWORD_RESCORE = env_int("KB_KEYWORD_RESCORE", 200, minimum=1)
+# Lexemes in more than this share of chunks are too common to select keyword candidates (they still score).
+KB_KEYWORD_SELECTIVE_SHARE = env_float("KB_KEYWORD_SELECTIVE_SHARE", 0.01)
+KB_KEYWORD_SELECTIVE_TERMS = env_int("KB_KEYWORD_SELECTIVE_TERMS", 8, minimum=1)
 KB_SYNC_INTERVAL_MINUTES = env_int("KB_SYNC_INTERVAL_MINUTES", 60, minimum=0)
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
@@ -162,6 +173,21 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 600, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2)
 
+
+def _llm_prices(name: str) -> dict[str, tuple[float, float]]:
+    """`model=input:output,...` in USD per million tokens, for the console's cost chart (unlisted models cost 0)."""
+    prices = {}
+    for item in env_list(name):
+        model, _, pair = item.partition("=")
+        try:
+            prompt, completion = (float(part) for part in pair.split(":"))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: expected model=input:output per million tokens, got {item!r}") from exc
+        prices[model.strip()] = (prompt, completion)
+    return prices
+
+
+LLM_PRICES = _llm_prices("LLM_PRICES")
 
 # --- Conversation ---------------------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 4000, minimum=1)
@@ -218,6 +244,13 @@ SECURE_HSTS_PRELOAD = SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
 SESSION_COOKIE_HTTPONLY = True
 
+# The agent console signs staff in itself; failed sign-ins are counted in the cache (shared through Redis).
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:inbox"
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en"

@@ -9,4 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("kb.urls")),
     path("", include("feedback.urls")),
+    path("console/", include("supportbot.console.urls")),
 ]

@@ -7,21 +7,23 @@ The caller gets events to forward: {"type": "token", ...} while streaming, then 
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from asgiref.sync import sync_to_async
-from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 
 import kb
-from kb.embeddings import embedder
+from kb.embeddings import embed_query, embedder
+from kb.language import language_detect
 from kb.retrieval import SearchResult
 from supportbot.chat import prompts
 from supportbot.chat.citations import CitedAnswer, citations_map
 from supportbot.chat.confidence import Confidence, confidence_score, label_for, retrieval_evidence, support_score
+from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.llm import LLMError, Usage, chat_complete, chat_stream, llm_configured
 from supportbot.chat.models import Conversation, Message
 from supportbot.chat.offline import offline_answer
@@ -37,12 +39,7 @@ UNSURE = "I'm not sure this fully answers your question."
 GUARD_REFUSED = "I'm sorry, I can't help with that here."
 HUMAN_OFFER = "Would you like to talk to a human? Use the “Talk to a human” button."
 OFFLINE_MODEL = "offline-extractive"
-
-
-def in_db_thread(func):
-    """Run database work on the shared thread pool, not the one thread Channels keeps for it: answers for
-    many conversations then retrieve and store in parallel (each pool thread has its own connection)."""
-    return DatabaseSyncToAsync(func, thread_sensitive=False)
+_CJK = {"ko", "ja", "zh"}
 
 
 @dataclass
@@ -70,7 +67,9 @@ async def answer_stream(*, conversation: Conversation, question: Message) -> Asy
     history = await in_db_thread(_history)(conversation, before=question)
     draft.condensed = await _condense(question.text, history)
     question_vector = await sync_to_async(_embed, thread_sensitive=False)(draft.condensed)
-    cached = await in_db_thread(cache_lookup)(widget_id=conversation.widget_id, vector=question_vector)
+    cached = await in_db_thread(cache_lookup)(
+        widget_id=conversation.widget_id, vector=question_vector, question=draft.condensed
+    )
     if cached is not None:
         async for event in _replay(cached, draft, conversation, started):
             yield event
@@ -95,9 +94,22 @@ def _history(conversation: Conversation, *, before: Message) -> list[dict]:
     return [{"role": "user" if m.role == Message.Role.VISITOR else "assistant", "content": m.text} for m in recent]
 
 
+_REFERRING = re.compile(
+    r"\b(it|its|that|this|those|these|they|them|there|one|ones|same|above|previous|else|also|too)\b"
+    r"|^\s*(and|or|but|so|what about|how about)\b|그거|그것|이거|이것|저거|그럼|それ|これ|あれ",
+    re.IGNORECASE,
+)
+
+
+def _needs_condensing(question: str) -> bool:
+    """A short question, or one that points back ("and for that one?"), depends on the conversation."""
+    return len(question.split()) <= 4 or bool(_REFERRING.search(question))
+
+
 async def _condense(question: str, history: list[dict]) -> str:
-    """Make a follow-up standalone: by the LLM when there is one, else by borrowing the last question."""
-    if not history:
+    """Make a follow-up standalone: by the LLM when there is one, else by borrowing the last question.
+    A question that stands on its own skips this (it would cost a whole model call before retrieval)."""
+    if not history or not _needs_condensing(question):
         return question
     if llm_configured():
         try:
@@ -110,7 +122,8 @@ async def _condense(question: str, history: list[dict]) -> str:
 
 
 def _embed(text: str) -> np.ndarray:
-    return embedder().embed([text])[0]
+    # As a query: e5-style multilingual models embed questions and passages differently.
+    return embed_query(text)
 
 
 def _retrieve(query: str, vector: np.ndarray) -> list[SearchResult]:
@@ -163,6 +176,20 @@ async def _generate(draft: Draft, question_vector: np.ndarray, history: list[dic
     draft.model = draft.usage.model
     if not draft.failed and not guard.leak and guard.dropped > guard.kept:
         await _reask(draft, messages, "".join(raw), guard)
+    elif not draft.failed and not guard.leak and (language := _language_mismatch(draft)):
+        draft.guard_results.append(
+            {"validator": "answer_language", "outcome": "fail", "action": "reask", "detail": language}
+        )
+        await _reask(draft, messages, draft.text, guard, instruction=prompts.REASK_LANGUAGE.format(language=language))
+
+
+def _language_mismatch(draft: Draft) -> str:
+    """The visitor's language when the answer is plainly in another one. Scripts decide (Hangul, kana, Han
+    against Latin): telling English from French in a short answer is too unreliable to re-ask on."""
+    asked, answered = language_detect(draft.question), language_detect(draft.text)
+    if asked != answered and (asked in _CJK or answered in _CJK):
+        return asked
+    return ""
 
 
 async def _sentences(stream: AsyncIterator[str], raw: list[str]) -> AsyncIterator[str]:
@@ -183,13 +210,17 @@ async def _check(sentence: str, guard: OutputContext) -> str | None:
     return checked.rstrip() + tail
 
 
-async def _reask(draft: Draft, messages: list[dict], previous: str, guard: OutputContext) -> None:
-    """Most of the answer was unsupported: ask once more for an answer that sticks to the context."""
-    draft.guard_results.append({"validator": "grounding", "outcome": "fail", "action": "reask"})
+async def _reask(
+    draft: Draft, messages: list[dict], previous: str, guard: OutputContext, *, instruction: str = prompts.REASK
+) -> None:
+    """Ask once more: for an answer that sticks to the context, or that is in the visitor's language."""
+    if instruction == prompts.REASK:
+        draft.guard_results.append({"validator": "grounding", "outcome": "fail", "action": "reask"})
     try:
         # The model's own words go back to it, but never personal data it produced.
         previous = pii_redact(previous)[0]
-        again = await chat_complete(prompts.reask_messages(messages, previous), max_tokens=settings.LLM_MAX_TOKENS)
+        reask = prompts.reask_messages(messages, previous, instruction=instruction)
+        again = await chat_complete(reask, max_tokens=settings.LLM_MAX_TOKENS)
     except LLMError:
         return
     guard.kept = guard.dropped = 0
@@ -216,7 +247,7 @@ def _finish(
     if draft.guard:
         draft.guard_results[:0] = draft.guard.events
     evidence = retrieval_evidence(draft.results)
-    support = _support(draft.cited)
+    support = _support(draft.cited, draft.guard)
     confidence = confidence_score(evidence, support=support, cited=bool(draft.cited.citations))
     if draft.guard and draft.guard.dropped:
         # Sentences the sources did not support were removed: be less sure of what is left.
@@ -246,11 +277,16 @@ def _finish(
     return _answer_event(bot, escalate=escalate)
 
 
-def _support(cited: CitedAnswer) -> float:
-    sentences = [s for s in sentences_split(cited.text) if len(s.split()) >= 3]
-    if not sentences or not cited.citations:
+def _support(cited: CitedAnswer, guard: OutputContext | None) -> float:
+    if not cited.citations:
         return 0.0
-    vectors = embedder().embed(sentences)
+    if guard is not None and guard.sentence_vectors:
+        vectors = np.array(guard.sentence_vectors)  # the output guard embedded every released sentence already
+    else:
+        sentences = [s for s in sentences_split(cited.text) if len(s.split()) >= 3]
+        if not sentences:
+            return 0.0
+        vectors = embedder().embed(sentences)
     return support_score(vectors, [c["chunk_id"] for c in cited.citations])
 
 

@@ -12,13 +12,13 @@ import re
 import secrets
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from feedback.services import FeedbackError, feedback_record
 from supportbot.chat import services
 from supportbot.chat.answering import answer_stream
+from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.models import Conversation, Message
 from supportbot.chat.services import ChatError
 from supportbot.chat.takeover import conversation_broadcast
@@ -35,7 +35,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         params = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
         await self.accept()
-        widget = await database_sync_to_async(services.widget_for_key)(params.get("key", ""))
+        widget = await in_db_thread(services.widget_for_key)(params.get("key", ""))
         if widget is None:
             await self._refuse("unknown_widget", "no widget has this key", CLOSE_UNKNOWN_WIDGET)
             return
@@ -45,14 +45,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         visitor = params.get("visitor", "")
         self.visitor_id = visitor if _VISITOR_ID.match(visitor) else secrets.token_urlsafe(16)
-        self.conversation = await database_sync_to_async(services.conversation_open)(
+        self.conversation = await in_db_thread(services.conversation_open)(
             widget=widget,
             visitor_id=self.visitor_id,
             conversation_id=params.get("conversation", ""),
             origin=headers.get("origin", ""),
         )
         await self.channel_layer.group_add(self._group, self.channel_name)
-        await self.send_json(await database_sync_to_async(self._session)(widget))
+        await self.send_json(await in_db_thread(self._session)(widget))
 
     @property
     def _group(self) -> str:
@@ -122,14 +122,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise ChatError("malformed_frame", "text must be a string")
         if self.conversation.status == Conversation.Status.CLOSED:
             raise ChatError("conversation_closed", "this conversation is closed; reload to start a new one")
-        question, created, verdict = await database_sync_to_async(services.visitor_message_receive)(
+        question, created, verdict = await in_db_thread(services.visitor_message_receive)(
             conversation=self.conversation, text=text, client_id=client_id
         )
         await self.send_json({"type": "received", "message_id": question.pk, "client_id": client_id})
         if not created:
             return  # a retried frame: already stored (and answered, or being answered)
-        await database_sync_to_async(self.conversation.refresh_from_db)(fields=["status", "assigned_agent"])
-        await database_sync_to_async(conversation_broadcast)(conversation_id=self.conversation.pk, message=question)
+        await in_db_thread(self.conversation.refresh_from_db)(fields=["status", "assigned_agent"])
+        await in_db_thread(conversation_broadcast)(conversation_id=self.conversation.pk, message=question)
         if self.conversation.assigned_agent_id:
             return  # an agent holds the conversation: the bot stays silent
         if verdict.action != "allow":
@@ -150,7 +150,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self._escalate(escalate if isinstance(escalate, str) else "low_confidence")
 
     async def _guard_reply(self, question, verdict) -> None:
-        bot, escalate = await database_sync_to_async(services.guard_reply)(
+        bot, escalate = await in_db_thread(services.guard_reply)(
             conversation=self.conversation, question=question, verdict=verdict
         )
         event = services.message_payload(bot)
@@ -161,13 +161,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def _broadcast_answer(self, message_id: int) -> None:
         message = await Message.objects.aget(pk=message_id)
-        await database_sync_to_async(conversation_broadcast)(conversation_id=self.conversation.pk, message=message)
+        await in_db_thread(conversation_broadcast)(conversation_id=self.conversation.pk, message=message)
 
     async def on_feedback(self, content: dict) -> None:
         message_id = content.get("message_id")
         if not isinstance(message_id, int):
             raise ChatError("malformed_frame", "message_id must be an integer")
-        rating = await database_sync_to_async(feedback_record)(
+        rating = await in_db_thread(feedback_record)(
             message_id=message_id,
             conversation_id=self.conversation.pk,
             visitor_id=self.visitor_id,
@@ -182,13 +182,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self._escalate(reason)
 
     async def _escalate(self, reason: str) -> None:
-        event = await database_sync_to_async(services.conversation_escalate)(
-            conversation=self.conversation, reason=reason
-        )
+        event = await in_db_thread(services.conversation_escalate)(conversation=self.conversation, reason=reason)
         await self.send_json(event)
 
     async def on_contact(self, content: dict) -> None:
-        reference = await database_sync_to_async(services.contact_leave)(
+        reference = await in_db_thread(services.contact_leave)(
             conversation=self.conversation, email=str(content.get("email", "")).strip()
         )
         await self.send_json({"type": "ticket", "reference": reference})

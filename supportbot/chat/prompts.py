@@ -58,8 +58,14 @@ REASK = (
 )
 
 
-def reask_messages(messages: list[dict], previous: str) -> list[dict]:
-    return [*messages, {"role": "assistant", "content": previous}, {"role": "user", "content": REASK}]
+REASK_LANGUAGE = (
+    "Your answer is not in the language the visitor wrote in ({language}). Give the same answer again in that "
+    "language, keeping the [n] citations."
+)
+
+
+def reask_messages(messages: list[dict], previous: str, *, instruction: str = REASK) -> list[dict]:
+    return [*messages, {"role": "assistant", "content": previous}, {"role": "user", "content": instruction}]
 
 
 def condense_messages(question: str, history: list[dict]) -> list[dict]:

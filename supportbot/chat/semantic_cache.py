@@ -1,7 +1,7 @@
 """The semantic answer cache: a near-identical question to the same widget reuses an answer.
 
-An entry is only valid while every chunk it cites still exists: re-ingesting a document replaces its chunks
-(new ids), so any change to a cited section invalidates the entry. Only cited, not-low-confidence answers are
+An entry is only valid for the knowledge-base version it was made on (any ingest, prune or reembed moves it), and
+while every chunk it cites still exists. Only cited, not-low-confidence answers are
 cached.
 """
 
@@ -10,22 +10,30 @@ from __future__ import annotations
 import numpy as np
 from django.conf import settings
 from django.db import connection
+from rapidfuzz import fuzz
 
 from kb.models import Chunk
 from kb.services import kb_state
 from supportbot.chat.models import CachedAnswer, Message
 
 
-def cache_lookup(*, widget_id: int, vector: np.ndarray) -> Message | None:
+def cache_lookup(*, widget_id: int, vector: np.ndarray, question: str = "") -> Message | None:
+    """A cached answer for a near-identical question asked of the same knowledge base version, or None.
+
+    Two checks, because embeddings alone are not enough: unrelated short questions (in Korean with the English
+    model, say) can sit above the threshold; the wording must also be close.
+    """
     literal = "[" + ",".join(f"{x:.7f}" for x in vector.tolist()) + "]"
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, 1 - (embedding <=> %s::vector) FROM chat_cachedanswer "
-            "WHERE widget_id = %s ORDER BY embedding <=> %s::vector LIMIT 1",
-            [literal, widget_id, literal],
+            "SELECT id, 1 - (embedding <=> %s::vector), question FROM chat_cachedanswer "
+            "WHERE widget_id = %s AND kb_version = %s ORDER BY embedding <=> %s::vector LIMIT 1",
+            [literal, widget_id, kb_state().version, literal],
         )
         row = cursor.fetchone()
     if row is None or row[1] < settings.CHAT_CACHE_SIMILARITY:
+        return None
+    if question and fuzz.token_sort_ratio(question.lower(), row[2].lower()) < _MIN_WORDING_SIMILARITY:
         return None
     entry = CachedAnswer.objects.select_related("message").get(pk=row[0])
     if Chunk.objects.filter(pk__in=entry.chunk_ids).count() != len(entry.chunk_ids):
@@ -33,6 +41,9 @@ def cache_lookup(*, widget_id: int, vector: np.ndarray) -> Message | None:
         return None
     CachedAnswer.objects.filter(pk=entry.pk).update(hits=entry.hits + 1)
     return entry.message
+
+
+_MIN_WORDING_SIMILARITY = 80
 
 
 def cache_store(*, widget_id: int, question: str, vector: np.ndarray, message: Message) -> None:

@@ -95,7 +95,9 @@ def conversation_close(*, conversation_id, agent) -> Conversation:
 
 
 def agent_presence_touch(*, user, channel_name: str) -> None:
-    AgentPresence.objects.update_or_create(channel_name=channel_name, defaults={"user": user, "last_seen": timezone.now()})
+    AgentPresence.objects.update_or_create(
+        channel_name=channel_name, defaults={"user": user, "last_seen": timezone.now()}
+    )
 
 
 def agent_presence_leave(*, channel_name: str) -> None:

@@ -45,6 +45,7 @@ class OutputContext:
     dropped: int = 0
     kept: int = 0
     leak: str = ""
+    sentence_vectors: list[np.ndarray] = field(default_factory=list)
 
 
 def output_context(*, results: list[SearchResult], protected_prompt: str, banned: tuple[str, ...]) -> OutputContext:
@@ -77,9 +78,10 @@ def sentence_check(sentence: str, context: OutputContext) -> str | None:
     )
     cited = [int(n) - 1 for n in _MARKER.findall(fixed.text) if 0 < int(n) <= len(context.results)]
     indices = cited or list(range(len(context.results)))
+    vector = embedder().embed([_MARKER.sub("", fixed.text)])[0]
     metadata = {
         "leak_detector": context.leak_detector,
-        "sentence_vector": embedder().embed([_MARKER.sub("", fixed.text)])[0],
+        "sentence_vector": vector,
         "chunk_texts": [context.results[i].text for i in indices],
         "chunk_vectors": context.chunk_vectors[indices] if len(context.chunk_vectors) else context.chunk_vectors,
     }
@@ -94,6 +96,7 @@ def sentence_check(sentence: str, context: OutputContext) -> str | None:
         context.dropped += 1
         return None
     context.kept += 1
+    context.sentence_vectors.append(vector)
     return fixed.text
 
 

@@ -56,7 +56,9 @@ async def test_an_agent_takes_over_replies_and_hands_back(widget, knowledge, no_
 async def test_only_the_agent_holding_a_conversation_may_reply(widget, no_llm, agent):
     chat, session = await open_chat()
     other = await database_sync_to_async(get_user_model().objects.create_user)("kim", password="pw-kim-12345")
-    await database_sync_to_async(takeover.conversation_take_over)(conversation_id=session["conversation_id"], agent=agent)
+    await database_sync_to_async(takeover.conversation_take_over)(
+        conversation_id=session["conversation_id"], agent=agent
+    )
     with pytest.raises(ChatError, match="another agent"):
         await database_sync_to_async(takeover.agent_reply)(
             conversation_id=session["conversation_id"], agent=other, text="me too"

@@ -185,3 +185,30 @@ async def test_attacks_leak_nothing(widget, knowledge, llm, kind, text, reply):
         assert any(e.get("validator") == "supportbot/system_prompt_leak" for e in bot.guard_results)
     if kind == "citation":
         assert not re.search(r"\[(0|7|9|42)\]", answer["text"])
+
+
+async def test_an_answer_in_the_wrong_language_is_asked_again_once(widget, knowledge, llm):
+    # given: the model answers a Korean question in English the first time
+    calls = []
+
+    def reply(messages):
+        calls.append(messages[-1]["content"])
+        if "not in the language" in messages[-1]["content"]:
+            return "E4403은 위젯을 불러온 페이지의 출처가 허용 목록에 없다는 뜻입니다 [1]."
+        return "E4403 means the page's origin is not on the widget key's list of allowed origins [1]."
+
+    llm.reply = reply
+    chat, _ = await open_chat()
+    # when
+    await chat.send_json_to({"type": "message", "text": "E4403 오류는 무슨 뜻인가요?"})
+    frames = []
+    while not frames or frames[-1]["type"] != "answer":
+        frames.append(await chat.receive_json_from(timeout=10))
+    await chat.disconnect()
+    # then: asked again exactly once; the Korean re-answer can't be checked against English sources by the
+    # English-only model, so the visitor gets the answer that passed the guard (the multilingual model fixes that)
+    answer = frames[-1]
+    assert sum("not in the language" in c for c in calls) == 1
+    assert answer["citations"] and "allowed origins" in answer["text"]
+    stored = await Message.objects.aget(pk=answer["message_id"])
+    assert any(e.get("validator") == "answer_language" and e["action"] == "reask" for e in stored.guard_results)

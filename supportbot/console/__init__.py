@@ -1,0 +1,1 @@
+"""The agent console: live inbox and human takeover, knowledge-base management, feedback review, analytics."""

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import URLValidator
+from django.utils.translation import gettext_lazy as _
+
+from feedback.models import ExportJob, Rating
+from kb.retrieval import MODES
+from supportbot.chat.models import Widget
+from supportbot.console import throttling
+from supportbot.console.access import is_console_agent
+
+
+class ConsoleLoginForm(AuthenticationForm):
+    """Django's sign-in, refused for a while after too many failures for the same username and address, and
+    only for staff."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "throttled": _("Too many failed sign-in attempts. Wait 15 minutes and try again."),
+        "not_staff": _("This account may not use the agent console."),
+    }
+
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        if throttling.login_blocked(username=username, address=address):
+            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            throttling.login_failure_record(username=username, address=address)
+            raise
+        throttling.login_failures_clear(username=username, address=address)
+        return cleaned
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if not is_console_agent(user):
+            raise forms.ValidationError(self.error_messages["not_staff"], code="not_staff")
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        return [single(item, initial) for item in data] if isinstance(data, list | tuple) else [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(label=_("Files (Markdown, HTML, PDF, text)"))
+
+
+class UrlsForm(forms.Form):
+    urls = forms.CharField(
+        label=_("Web pages or sitemaps, one per line"), widget=forms.Textarea(attrs={"rows": 3}), max_length=20000
+    )
+
+    def clean_urls(self) -> list[str]:
+        urls = [line.strip() for line in self.cleaned_data["urls"].splitlines() if line.strip()]
+        validate = URLValidator(schemes=["http", "https"])
+        for url in urls:
+            try:
+                validate(url)
+            except forms.ValidationError as exc:
+                raise forms.ValidationError(_("Not a web address: %(url)s"), params={"url": url}) from exc
+        if not urls:
+            raise forms.ValidationError(_("Give at least one address."))
+        return urls
+
+
+class PlaygroundForm(forms.Form):
+    q = forms.CharField(label=_("Query"), max_length=1000)
+    mode = forms.ChoiceField(label=_("Mode"), choices=[(m, m) for m in MODES], initial="hybrid", required=False)
+    k = forms.IntegerField(label=_("Results"), min_value=1, max_value=50, initial=10, required=False)
+
+
+class LinesField(forms.CharField):
+    """A list edited as one item per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value) -> list[str]:
+        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+
+
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
+
+
+class WidgetForm(forms.ModelForm):
+    allowed_origins = LinesField(
+        required=False,
+        label=_("Allowed origins"),
+        help_text=_('One per line, like https://www.example.com; "self" allows pages Supportbot serves itself.'),
+    )
+    allowed_topics = LinesField(required=False, label=_("Allowed topics"))
+    banned_words = LinesField(required=False, label=_("Banned words"))
+    competitor_names = LinesField(required=False, label=_("Competitor names"))
+
+    class Meta:
+        model = Widget
+        fields = (
+            "name",
+            "title",
+            "greeting",
+            "accent_color",
+            "allowed_origins",
+            "pii_policy",
+            "allowed_topics",
+            "banned_words",
+            "competitor_names",
+        )
+        labels = {
+            "name": _("Name"),
+            "title": _("Title"),
+            "greeting": _("Greeting"),
+            "accent_color": _("Accent colour"),
+            "pii_policy": _("Personal data"),
+        }
+
+    def clean_accent_color(self) -> str:
+        color = self.cleaned_data["accent_color"]
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", color):
+            raise forms.ValidationError(_("Use a colour like #3558e6."))
+        return color
+
+    def clean_allowed_origins(self) -> list[str]:
+        origins = [origin.rstrip("/") for origin in self.cleaned_data["allowed_origins"]]
+        wrong = [o for o in origins if o not in ("self", "*") and not _ORIGIN.match(o)]
+        if wrong:
+            raise forms.ValidationError(_("Not an origin: %(origin)s"), params={"origin": wrong[0]})
+        return origins
+
+
+class CorrectionForm(forms.Form):
+    text = forms.CharField(label=_("The answer the bot should have given"), widget=forms.Textarea(attrs={"rows": 6}))
+
+
+class EntryForm(forms.Form):
+    title = forms.CharField(label=_("Question (the article's title)"), max_length=300)
+    body = forms.CharField(label=_("Answer (Markdown)"), widget=forms.Textarea(attrs={"rows": 8}), max_length=20000)
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=ExportJob.Format.choices)
+    since = forms.DateField(required=False)
+    until = forms.DateField(required=False)
+    rating = forms.ChoiceField(choices=[("", _("any")), *Rating.Value.choices], required=False)
+    widget = forms.CharField(required=False, max_length=64)

@@ -1,0 +1,142 @@
+"""Knowledge-base management (admins): ingest files, pages and sitemaps, follow the jobs, browse documents and
+their chunks, re-ingest or delete them, and try queries in the search playground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+import kb
+from kb.models import Document, IngestionJob
+from supportbot.console import services
+from supportbot.console.access import admin_required
+from supportbot.console.forms import PlaygroundForm, UploadForm, UrlsForm
+
+JOBS_SHOWN = 15
+DOCUMENTS_PER_PAGE = 50
+
+
+def job_row(job: IngestionJob) -> dict:
+    return {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "status_label": job.get_status_display(),
+        "finished": job.is_finished,
+        "targets": [_short_target(t) for t in job.targets],
+        "total": job.total,
+        "processed": job.processed,
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "failed": job.failed,
+        "deleted": job.deleted,
+        "chunks_written": job.chunks_written,
+        "errors": [{"uri": _short_target(e.get("uri", "")), "error": e.get("error", "")} for e in job.errors],
+        "created_at": job.created_at.isoformat(),
+    }
+
+
+def _short_target(target: str) -> str:
+    return target if target.startswith(("http://", "https://")) else Path(target).name or target
+
+
+def _jobs() -> list[dict]:
+    return [job_row(job) for job in IngestionJob.objects.order_by("-created_at", "-pk")[:JOBS_SHOWN]]
+
+
+@require_GET
+@admin_required
+def kb_page(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    documents = Document.objects.order_by("title").only("title", "uri", "url", "format", "chunk_count", "updated_at")
+    if query:
+        documents = documents.filter(title__icontains=query)
+    page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"upload_form": UploadForm(), "urls_form": UrlsForm(), "jobs": _jobs(), "page": page, "q": query}
+    return render(request, "console/kb.html", context)
+
+
+@require_GET
+@admin_required
+def jobs_json(request: HttpRequest) -> JsonResponse:
+    """Polled every second by the knowledge-base page while a job is unfinished."""
+    return JsonResponse({"jobs": _jobs()})
+
+
+def _started(request: HttpRequest, job: IngestionJob) -> HttpResponse:
+    messages.success(request, _("Ingestion job %(id)s started.") % {"id": job.pk})
+    return redirect("console:kb")
+
+
+@require_POST
+@admin_required
+def kb_upload(request: HttpRequest) -> HttpResponse:
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, _("Choose at least one file."))
+        return redirect("console:kb")
+    try:
+        job = services.upload_ingest(files=form.cleaned_data["files"])
+    except services.ConsoleError as exc:
+        messages.error(request, exc.detail)
+        return redirect("console:kb")
+    return _started(request, job)
+
+
+@require_POST
+@admin_required
+def kb_urls(request: HttpRequest) -> HttpResponse:
+    form = UrlsForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("urls", [])))
+        return redirect("console:kb")
+    return _started(request, services.urls_ingest(urls=form.cleaned_data["urls"]))
+
+
+@require_GET
+@admin_required
+def document_page(request: HttpRequest, pk: int) -> HttpResponse:
+    document = get_object_or_404(Document, pk=pk)
+    return render(request, "console/kb_document.html", {"document": document, "chunks": document.chunks.all()})
+
+
+@require_POST
+@admin_required
+def document_reingest(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        job = services.document_reingest(document_id=pk)
+    except services.ConsoleError as exc:
+        messages.error(request, exc.detail)
+        return redirect("console:kb")
+    return _started(request, job)
+
+
+@require_POST
+@admin_required
+def document_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        services.document_remove(document_id=pk)
+    except services.ConsoleError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("The document was deleted."))
+    return redirect("console:kb")
+
+
+@require_GET
+@admin_required
+def playground(request: HttpRequest) -> HttpResponse:
+    """The same kb.search the chat uses, with each result's vector, keyword and fused scores."""
+    form = PlaygroundForm(request.GET or None)
+    results = []
+    if form.is_valid():
+        data = form.cleaned_data
+        results = kb.search(data["q"], k=data["k"] or 10, mode=data["mode"] or "hybrid")
+    return render(request, "console/playground.html", {"form": form, "results": results})
