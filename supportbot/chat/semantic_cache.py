@@ -48,11 +48,14 @@ _MIN_WORDING_SIMILARITY = 80
 
 def cache_store(*, widget_id: int, question: str, vector: np.ndarray, message: Message) -> None:
     chunk_ids = sorted({c["chunk_id"] for c in message.citations})
+    version = kb_state().version
+    # Entries made on an older knowledge base can never be served again: drop them as new ones arrive.
+    CachedAnswer.objects.filter(widget_id=widget_id, kb_version__lt=version).delete()
     CachedAnswer.objects.create(
         widget_id=widget_id,
         question=question[:2000],
         embedding=vector.tolist(),
         message=message,
         chunk_ids=chunk_ids,
-        kb_version=kb_state().version,
+        kb_version=version,
     )
