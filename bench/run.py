@@ -13,10 +13,17 @@ What it does (docs/benchmarks.md explains the choices):
    - HNSW recall@10 against exact search for held-out query vectors (plus an hnsw.ef_search sweep),
    - `kb.search(query, k=5, mode=...)` latency for hybrid, vector and keyword modes, end to end (the query
      embedding included, as in production) and database-only (embedding precomputed).
-4. At the largest size: EXPLAIN ANALYZE of the hybrid query, keyword match counts, fresh-connection cost.
-5. Ingestion throughput through the real service (`job_create` + `job_run`) over generated Markdown files,
-   into the knowledge base as it stands (so the HNSW/GIN inserts happen against a full-size index).
-6. Prints a table with the targets and PASS/FAIL, and writes the results as JSON.
+4. At the largest size: EXPLAIN ANALYZE of the hybrid query (the statement kb.search sends, captured), how
+   many chunks share a word with each question, what a search on a brand-new DB connection costs.
+5. Ingestion throughput through the real service (`job_create` + `job_run`, 3 jobs of 100 generated Markdown
+   pages) into the knowledge base as it stands (HNSW/GIN inserts against the full-size index), with the
+   time per stage and an embedding batch-size sweep.
+6. Prints a table with the targets and PASS/FAIL, and writes the results as JSON (machine, versions, code
+   hashes of the app files measured).
+
+The machine may be shared: timings are taken in groups, and a group during which other processes used more
+than --quiet-threshold of the CPUs is thrown away and measured again once quiet (QuietGate, bounded by
+--quiet-budget seconds). Every phase records how much CPU other processes took.
 """
 
 from __future__ import annotations
@@ -780,6 +787,7 @@ def explain_hybrid(query: str) -> dict:
 
 
 def keyword_match_counts(queries: list[str]) -> list[int]:
+    """Per question, how many chunks share at least one lexeme with it (what an OR of all its words matches)."""
     from django.conf import settings
     from django.db import connection
 
@@ -1008,7 +1016,10 @@ def print_report(result: dict) -> None:
         lat = size["latency"]
         for mode in MODES:
             e2e, db = lat[f"{mode}_e2e"], lat[f"{mode}_db"]
+            empty = lat.get("empty_results", {}).get(mode, 0)
             note = "no embedding" if mode == "keyword" else ""
+            if empty:
+                note = f"{note}{'; ' if note else ''}{empty}/{e2e['n']} queries returned nothing"
             log(f"{size['chunks']:>8} | {mode:<8} | {e2e['p50']:8.2f} {e2e['p95']:8.2f} | {db['p50']:7.2f} "
                 f"{db['p95']:7.2f} | {note}")  # fmt: skip
     log("")
@@ -1047,8 +1058,8 @@ def print_report(result: dict) -> None:
         log("")
         log(f"Diagnostics at {result['sizes'][-1]['chunks']:,} chunks:")
         km = diag["keyword_matches"]
-        log(f"  keyword OR-query matches per query: median {km['median']:,}, p95 {km['p95']:,}, max {km['max']:,} "
-            f"({km['median_share']:.1%} of chunks at the median)")  # fmt: skip
+        log(f"  chunks sharing at least one lexeme with the question: median {km['median']:,}, p95 {km['p95']:,}, "
+            f"max {km['max']:,} ({km['median_share']:.1%} of chunks at the median)")  # fmt: skip
         for label in ("explain_median_query", "explain_slowest_query"):
             e = diag[label]
             log(f"  EXPLAIN ANALYZE ({label.split('_', 1)[1].replace('_', ' ')}): execution {e['execution_ms']} ms, "
@@ -1069,12 +1080,14 @@ def print_report(result: dict) -> None:
     busy = {k: v for k, v in result.get("other_processes_cpu_share", {}).items() if v > 0.05}
     if busy:
         log("")
-        log("WARNING: other processes took CPU during: " + ", ".join(f"{k} {v:.0%}" for k, v in busy.items()))
+        log("Other processes' CPU share per phase (whole phase, including any waiting for quiet): "
+            + ", ".join(f"{k} {v:.0%}" for k, v in busy.items()))  # fmt: skip
     log("")
     log("Targets")
     for t in result["targets"]:
         log(f"  {t['name']:<48} target {t['target']:<10} measured {t['measured']!s:<10} {t['verdict']}")
-    log(f"\nTotal run time {result['run_seconds']:.0f} s")
+    log(f"\nRun time {result['run_seconds']:.0f} s, of which {result['measuring_seconds']:.0f} s measuring "
+        f"(the rest waiting for the machine to be quiet)")  # fmt: skip
 
 
 def main() -> None:
@@ -1206,6 +1219,7 @@ def main() -> None:
     result["quiet_gate"] = gate.summary()
     result["run_seconds"] = round(time.perf_counter() - run_started - waited, 1)
     result["waited_for_idle_seconds"] = round(waited, 1)
+    result["measuring_seconds"] = round(result["run_seconds"] - gate.waited, 1)
     result["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
 
     out = Path(args.json_out)
