@@ -116,7 +116,12 @@ def parse_args() -> argparse.Namespace:
         help="re-measure a group of timings when other processes used more than this share of the CPUs",
     )
     parser.add_argument("--quiet-budget", type=float, default=300, help="total seconds the re-measuring may wait")
-    parser.add_argument("--wait-idle", type=float, default=0, help="wait up to N s for load average < 0.5")
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        help="first wait up to N s until other processes use at most 10%% of the CPUs",
+    )
     args = parser.parse_args()
     args.sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
     return args
