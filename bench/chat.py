@@ -45,6 +45,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,13 +96,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json-out", default="bench/results/chat.json")
     parser.add_argument("--data-dir", default="/tmp/supportbot-chatbench", help="wiped at start; never the dev data")
     parser.add_argument("--pipeline-questions", type=int, default=300, help="distinct questions, in-process phase")
-    parser.add_argument("--conn-age-0-questions", type=int, default=100, help="of those, re-asked with CONN_MAX_AGE=0")
+    # Connections now come from a pool (settings: CONN_MAX_AGE is 0 with it), so this pass is off by default.
+    parser.add_argument("--conn-age-0-questions", type=int, default=0, help="of those, re-asked with CONN_MAX_AGE=0")
     parser.add_argument("--token-delay", type=float, default=0.025, help="websocket phase: fake LLM s per token")
     parser.add_argument("--first-token-delay", type=float, default=0.3, help="websocket phase: fake LLM s to 1st")
     parser.add_argument("--reply-words", type=int, default=40, help="words in the fake LLM's answers")
     parser.add_argument("--connect-ramp", type=float, default=3.0, help="s over which the clients connect")
-    parser.add_argument("--jitter", type=float, default=2.0, help="max random s before a conversation's 1st question")
-    parser.add_argument("--think", default="0.5,2.0", help="min,max s a visitor waits before the next question")
+    # Visitors read an answer (~40 words, 10 s) and type the next question (10-20 s): 10-30 s between questions,
+    # and the 200 conversations open over 20 s. `--think 0.5,2 --jitter 2` is the stress pace (capacity, not users).
+    parser.add_argument("--jitter", type=float, default=20.0, help="max random s before a conversation's 1st question")
+    parser.add_argument("--think", default="10,30", help="min,max s a visitor waits before the next question")
     parser.add_argument("--question-timeout", type=float, default=60.0, help="s for one question to be answered")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--profile", action="store_true", help="cProfile the pipeline phase; print the top")
@@ -208,7 +212,8 @@ def code_fingerprint() -> dict:
     files = [
         "supportbot/chat/answering.py",
         "supportbot/chat/consumers.py",
-        "supportbot/chat/llm.py",
+        "supportbot/chat/llm/stream.py",
+        "supportbot/chat/llm/pool.py",
         "supportbot/chat/semantic_cache.py",
         "supportbot/chat/services.py",
         "supportbot/chat/confidence.py",
@@ -271,6 +276,8 @@ def timed_fake_llm():
                     self._t = {"arrived": time.perf_counter(), "first": None}
                     last = (body.get("messages") or [{}])[-1].get("content", "")
                     self._t["kind"] = "condense" if "standalone question" in last else "answer"
+                    if self._t["kind"] == "condense":  # which question: follow-ups that stand alone skip this
+                        self._t["question"] = last.rsplit("Last message:", 1)[-1].strip()
                     try:
                         super()._stream(body)
                     finally:
@@ -833,7 +840,6 @@ def _free_port() -> int:
 
 
 def server_start(data_dir: Path, database_url: str, fake) -> tuple[subprocess.Popen, int, Path]:
-    import httpx
 
     port = _free_port()
     env = {
@@ -846,6 +852,9 @@ def server_start(data_dir: Path, database_url: str, fake) -> tuple[subprocess.Po
         "LLM_MODEL": "fake-model",
         "OTEL_SDK_DISABLED": "true",
         "PORT": str(port),
+        # Every simulated visitor comes from 127.0.0.1: the per-address limits would stop the load itself.
+        "CHAT_RATE_IP_MESSAGES_PER_MINUTE": "0",
+        "CHAT_RATE_IP_CONVERSATIONS_PER_HOUR": "0",
     }
     log_path = data_dir / "server.log"
     process = subprocess.Popen(
@@ -877,6 +886,19 @@ def server_stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
+async def _session_token(url: str, *, origin: str, visitor: str) -> str:
+    """What the widget does before every connect: a session token for its key, page origin and visitor."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    key = parse_qs(parts.query)["key"][0]
+    endpoint = f"http://{parts.netloc}/api/widget/session"
+    async with httpx.AsyncClient(timeout=60) as client:
+        response = await client.post(endpoint, json={"key": key, "visitor": visitor}, headers={"Origin": origin})
+    response.raise_for_status()
+    return response.json()["token"]
+
+
 async def _conversation(
     index: int, texts: list[str], *, url: str, origin: str, args, rng: random.Random, gate: dict
 ) -> dict:
@@ -887,8 +909,10 @@ async def _conversation(
     await asyncio.sleep(rng.uniform(0, args.connect_ramp))
     try:
         started = time.perf_counter()
+        visitor = f"bench-visitor-{index:05d}"
+        token = await _session_token(url, origin=origin, visitor=visitor)
         async with connect(
-            f"{url}&visitor=bench-visitor-{index:05d}",
+            f"{url}&visitor={visitor}&token={token}",
             origin=origin,
             open_timeout=60,
             ping_interval=None,
@@ -959,7 +983,7 @@ async def _conversation(
                 pass
     except ConnectionClosed as exc:
         rec["errors"].append({"kind": "disconnect", "detail": str(exc)})
-    except (InvalidStatus, OSError, TimeoutError) as exc:
+    except (InvalidStatus, OSError, TimeoutError, httpx.HTTPError) as exc:
         rec["errors"].append({"kind": "connect_failed", "detail": f"{type(exc).__name__}: {exc}"})
     finally:
         if "connect_ms" not in rec:
@@ -1077,8 +1101,9 @@ def run_websocket_phase(args, data_dir: Path, database_url: str, fake, cpu: CpuA
         )
         labels = dict(cursor.fetchall())
 
+    condensed = {t.get("question") for t in fake.timings if t.get("kind") == "condense"}
     summary = _websocket_summary(args, records, clock, by_role, stored_ids, app_timings, phase_cpu, lateness,
-                                 server_alive, log_path)  # fmt: skip
+                                 server_alive, log_path, condensed)  # fmt: skip
     summary["guard_failures"] = guard_failures
     summary["confidence_labels"] = labels
     return summary
@@ -1089,7 +1114,7 @@ def _words(text: str) -> int:
 
 
 def _websocket_summary(args, records, clock, by_role, stored_ids, app_timings, phase_cpu, lateness, server_alive,
-                       log_path) -> dict:  # fmt: skip
+                       log_path, condensed: set) -> dict:  # fmt: skip
     expected = args.conversations * args.questions
     errors = [e for r in records for e in r["errors"]]
     questions = [(r["index"], q) for r in records for q in r["questions"]]
@@ -1115,9 +1140,11 @@ def _websocket_summary(args, records, clock, by_role, stored_ids, app_timings, p
             no_tokens += "answered" in q
             continue
         raw = (q["first_token"] - q["sent"]) * 1000
-        # The model's own wait before it sends its first token: its first-token delay, and for a follow-up the
-        # whole condensing call before that (first-token delay + one token delay per word of the question).
-        model_wait = ftd + ((ftd + _words(q["text"]) * td) if q["position"] else 0.0)
+        # The model's own wait before it sends its first token: its first-token delay, and for a follow-up that
+        # was condensed (one that points back; standalone ones skip it) the whole condensing call before that
+        # (first-token delay + one token delay per word of the question).
+        was_condensed = q["position"] and q["text"] in condensed
+        model_wait = ftd + ((ftd + _words(q["text"]) * td) if was_condensed else 0.0)
         ttft.append(raw)
         overhead.append(raw - model_wait * 1000)
         (overhead_follow if q["position"] else overhead_first).append(raw - model_wait * 1000)

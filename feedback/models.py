@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from supportbot.chat.models import Message
 
@@ -14,16 +15,16 @@ class Rating(models.Model):
     """A visitor's thumbs on one bot answer. One per visitor per answer: changing your mind updates it."""
 
     class Value(models.TextChoices):
-        UP = "up", "Thumbs up"
-        DOWN = "down", "Thumbs down"
+        UP = "up", _("Thumbs up")
+        DOWN = "down", _("Thumbs down")
 
     class Reason(models.TextChoices):
-        WRONG = "wrong", "Wrong"
-        INCOMPLETE = "incomplete", "Incomplete"
-        NOT_RELEVANT = "not_relevant", "Not relevant"
-        OUTDATED = "outdated", "Outdated"
-        UNSAFE = "unsafe", "Unsafe"
-        OTHER = "other", "Other"
+        WRONG = "wrong", _("Wrong")
+        INCOMPLETE = "incomplete", _("Incomplete")
+        NOT_RELEVANT = "not_relevant", _("Not relevant")
+        OUTDATED = "outdated", _("Outdated")
+        UNSAFE = "unsafe", _("Unsafe")
+        OTHER = "other", _("Other")
 
     message = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="ratings")
     visitor_id = models.CharField(max_length=64)
@@ -46,9 +47,9 @@ class ImplicitSignal(models.Model):
     """What the visitor did after an answer, read from the stored conversation (see feedback/implicit.py)."""
 
     class Kind(models.TextChoices):
-        ESCALATED = "escalated", "Escalated to a human"
-        REPHRASED = "rephrased", "Asked the same again"
-        LEFT = "left", "Left without a word"
+        ESCALATED = "escalated", _("Escalated to a human")
+        REPHRASED = "rephrased", _("Asked the same again")
+        LEFT = "left", _("Left without a word")
 
     message = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="implicit_signals")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -67,9 +68,9 @@ class Correction(models.Model):
     """The answer an agent says the bot should have given. Once approved it becomes an FAQ document."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+        DRAFT = "draft", _("Draft")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
 
     message = models.ForeignKey("chat.Message", on_delete=models.CASCADE, related_name="corrections")
     author = models.ForeignKey(
@@ -118,16 +119,16 @@ class ExportJob(models.Model):
     """One dataset export run in the background; its file lives under DATA_DIR/exports/."""
 
     class Format(models.TextChoices):
-        OPENAI_CHAT = "openai-chat", "OpenAI chat fine-tuning (JSONL)"
-        PREFERENCE = "preference", "Preference pairs for DPO (JSONL)"
-        EVAL = "eval", "Evaluation set (JSONL)"
-        CSV = "csv", "Spreadsheet (CSV)"
+        OPENAI_CHAT = "openai-chat", _("OpenAI chat fine-tuning (JSONL)")
+        PREFERENCE = "preference", _("Preference pairs for DPO (JSONL)")
+        EVAL = "eval", _("Evaluation set (JSONL)")
+        CSV = "csv", _("Spreadsheet (CSV)")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     format = models.CharField(max_length=16, choices=Format.choices)
     filters = models.JSONField(default=dict, blank=True)

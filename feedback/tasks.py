@@ -3,9 +3,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from feedback import exports, faq, implicit
+from supportbot.celery import job_lock
 
 # Conversations active in this window are re-read each run; older ones have all their signals already.
 SIGNALS_LOOKBACK = timedelta(days=2)
@@ -17,10 +19,14 @@ def implicit_signals_task() -> dict[str, int]:
     return implicit.implicit_signals_collect(since=timezone.now() - SIGNALS_LOOKBACK)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def export_job_task(job_id: int) -> str:
-    """Run one export job; a redelivered task for a finished job is a no-op (see export_job_run)."""
-    return exports.export_job_run(job_id=job_id).status
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def export_job_task(self, job_id: int) -> str:
+    """Run one export job. Redelivered: a finished job is a no-op, an unfinished one is written again from the
+    start (see export_job_run); while another worker still writes it, check again later."""
+    with job_lock("feedback.export", job_id) as mine:
+        if not mine:
+            raise self.retry(countdown=settings.CELERY_JOB_BUSY_RETRY_SECONDS, max_retries=None)
+        return exports.export_job_run(job_id=job_id).status
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -5,6 +5,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
 
@@ -20,9 +21,9 @@ class Source(models.Model):
     """
 
     class Kind(models.TextChoices):
-        PATH = "path", "File or folder"
-        URL = "url", "Web page"
-        SITEMAP = "sitemap", "Sitemap"
+        PATH = "path", _("File or folder")
+        URL = "url", _("Web page")
+        SITEMAP = "sitemap", _("Sitemap")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     location = models.CharField(max_length=2048, unique=True)
@@ -35,10 +36,10 @@ class Source(models.Model):
 
 class Document(models.Model):
     class Format(models.TextChoices):
-        MARKDOWN = "markdown", "Markdown"
-        HTML = "html", "HTML"
-        PDF = "pdf", "PDF"
-        TEXT = "text", "Plain text"
+        MARKDOWN = "markdown", _("Markdown")
+        HTML = "html", _("HTML")
+        PDF = "pdf", _("PDF")
+        TEXT = "text", _("Plain text")
 
     source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="documents")
     uri = models.CharField(max_length=2048, unique=True, help_text="Absolute file path or URL it was read from.")
@@ -127,16 +128,16 @@ class LexemeStat(models.Model):
 
 class IngestionJob(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        PARTIAL = "partial", "Finished with errors"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        PARTIAL = "partial", _("Finished with errors")
+        FAILED = "failed", _("Failed")
 
     class Kind(models.TextChoices):
-        INGEST = "ingest", "Ingest"
-        SYNC = "sync", "Sync"
-        REEMBED = "reembed", "Re-embed"
+        INGEST = "ingest", _("Ingest")
+        SYNC = "sync", _("Sync")
+        REEMBED = "reembed", _("Re-embed")
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INGEST)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)

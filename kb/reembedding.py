@@ -34,6 +34,7 @@ def documents_reembed(*, on_progress: Callable[[int, int], None] | None = None) 
             if on_progress:
                 on_progress(done, total)
         _rebuild_index()
+        _semantic_cache_clear(model.dimensions)
         state = kb_state()
         state.embedding_model, state.embedding_dimensions = model.model_name, model.dimensions
         state.save()
@@ -69,6 +70,18 @@ def _rebuild_index() -> None:
             "CREATE INDEX kb_chunk_embedding_hnsw ON kb_chunk USING hnsw (embedding vector_cosine_ops) "
             "WITH (m = 16, ef_construction = 64)"
         )
+
+
+def _semantic_cache_clear(dimensions: int) -> None:
+    """Cached answers were found by the old model's question vectors: none of them may match a new one (and
+    with another dimension, comparing them would be an error). The chat app owns the table; kb only empties it."""
+    from django.apps import apps
+
+    cached = apps.get_model("chat", "CachedAnswer")
+    table = connection.ops.quote_name(cached._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.execute(f"ALTER TABLE {table} ALTER COLUMN embedding TYPE vector({int(dimensions)})")
 
 
 def dimensions_match_settings() -> bool:

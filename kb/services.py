@@ -11,11 +11,13 @@ import hashlib
 import logging
 import stat
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from kb.embeddings import embedder
@@ -36,18 +38,31 @@ def job_create(*, targets: list[str], prune: bool = False, force: bool = False, 
 
 
 def job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> IngestionJob:
-    """Run an ingestion job to the end, recording progress and per-document errors on its row."""
+    """Run an ingestion job to the end, recording progress and per-document errors on its row.
+
+    Safe to run again for the same job. A finished job is left alone. A job still "running" was left half done by
+    a worker that died: it resumes after the documents already counted (targets expand in a stable order), and
+    each document's store and its count commit together, so every document is counted once and its chunks are
+    written once. Two copies of one job must not run at the same time: the Celery task holds the job's lock.
+    """
     job = IngestionJob.objects.get(pk=job_id)
     if job.is_finished:
         return job  # a retried task for a finished job does nothing
-    job.status, job.started_at = IngestionJob.Status.RUNNING, timezone.now()
+    already_done = job.processed if job.status == IngestionJob.Status.RUNNING else 0
+    if already_done:
+        logger.info("resuming ingestion job %s after %s documents", job.pk, already_done)
+    job.status, job.started_at = IngestionJob.Status.RUNNING, job.started_at or timezone.now()
     job.save(update_fields=["status", "started_at"])
     plans = _expand_targets(job)
     job.total = sum(len(candidates) for _, candidates in plans)
     job.save(update_fields=["total", "errors", "failed"])
+    position = 0
     for source, candidates in plans:
         seen = {c.uri for c in candidates}
         for candidate in candidates:
+            position += 1
+            if position <= already_done:
+                continue
             _ingest_one(job, candidate)
             if on_progress:
                 on_progress(job)
@@ -60,31 +75,57 @@ def job_run(*, job_id: int, on_progress: ProgressCallback | None = None) -> Inge
     return _finish(job)
 
 
+def job_fail(*, job_id: int, reason: str) -> None:
+    """Mark an unfinished job failed (its task hit the time limit), keeping what it already ingested."""
+    job = IngestionJob.objects.get(pk=job_id)
+    if not job.is_finished:
+        job.errors.append({"uri": "", "error": reason})
+        job.status, job.finished_at = IngestionJob.Status.FAILED, timezone.now()
+        job.save(update_fields=["errors", "status", "finished_at"])
+
+
+def jobs_unfinished(*, queued_before: datetime) -> list[int]:
+    """Jobs a worker may have lost: running ones, and ones queued before `queued_before` but never started."""
+    running = Q(status=IngestionJob.Status.RUNNING)
+    stuck = Q(status=IngestionJob.Status.QUEUED, created_at__lt=queued_before)
+    return list(IngestionJob.objects.filter(running | stuck).order_by("pk").values_list("pk", flat=True))
+
+
 def _expand_targets(job: IngestionJob) -> list[tuple[Source, list[Candidate]]]:
     plans = []
     for target in job.targets:
         try:
             plans.append(expand(target, force=job.force))
         except TargetError as exc:
-            job.failed += 1
-            job.errors.append({"uri": target, "error": str(exc)})
+            error = {"uri": target, "error": str(exc)}
+            if error not in job.errors:  # a resumed job already counted it
+                job.failed += 1
+                job.errors.append(error)
     return plans
 
 
 def _ingest_one(job: IngestionJob, candidate: Candidate) -> None:
+    # The document and the job's counters commit together: a worker killed in between leaves neither.
+    with transaction.atomic():
+        outcome, chunk_total = _ingest_outcome(job, candidate)
+        setattr(job, outcome, getattr(job, outcome) + 1)
+        job.processed += 1
+        job.chunks_written += chunk_total
+        job.save(update_fields=["processed", "created", "updated", "unchanged", "failed", "chunks_written", "errors"])
+
+
+def _ingest_outcome(job: IngestionJob, candidate: Candidate) -> tuple[str, int]:
     try:
-        outcome, chunk_total = document_ingest(candidate=candidate, force=job.force)
+        with transaction.atomic():  # a savepoint: a database error here must not spoil the job's transaction
+            return document_ingest(candidate=candidate, force=job.force)
+    except SoftTimeLimitExceeded:
+        raise  # the task's time limit is not a document's error: the task decides (kb.tasks)
     except (ExtractionError, FetchError) as exc:
-        outcome, chunk_total = "failed", 0
         job.errors.append({"uri": candidate.uri, "error": str(exc)})
     except Exception as exc:  # noqa: BLE001 — one broken document must not stop the run
         logger.exception("ingesting %s failed", candidate.uri)
-        outcome, chunk_total = "failed", 0
         job.errors.append({"uri": candidate.uri, "error": f"internal error: {type(exc).__name__}: {exc}"})
-    setattr(job, outcome, getattr(job, outcome) + 1)
-    job.processed += 1
-    job.chunks_written += chunk_total
-    job.save(update_fields=["processed", "created", "updated", "unchanged", "failed", "chunks_written", "errors"])
+    return "failed", 0
 
 
 def _finish(job: IngestionJob) -> IngestionJob:
@@ -257,9 +298,13 @@ def keyword_stats_refresh() -> None:
 
 def sources_sync(*, on_progress: ProgressCallback | None = None, prune: bool = True) -> IngestionJob:
     """Re-ingest every remembered source; unchanged documents cost a hash or an HTTP 304."""
-    targets = list(Source.objects.order_by("pk").values_list("location", flat=True))
-    job = job_create(targets=targets, prune=prune, kind=IngestionJob.Kind.SYNC)
+    job = sync_job_create(prune=prune)
     return job_run(job_id=job.pk, on_progress=on_progress)
+
+
+def sync_job_create(*, prune: bool = True) -> IngestionJob:
+    targets = list(Source.objects.order_by("pk").values_list("location", flat=True))
+    return job_create(targets=targets, prune=prune, kind=IngestionJob.Kind.SYNC)
 
 
 def kb_state() -> KnowledgeBaseState:

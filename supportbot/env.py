@@ -7,6 +7,7 @@ the path of a file holding it (Docker and systemd credentials work that way).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -78,3 +79,16 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def env_json(name: str, default: object = None) -> object:
+    """A JSON value (object, list, ...); unset or blank gives `default`."""
+    value = _raw(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(
+            f"{name} must be valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc

@@ -1,10 +1,10 @@
 """Finding and redacting personal data in free text, with deterministic regular expressions.
 
 Every pattern that could also match an ordinary number is confirmed by a checksum (cards: Luhn, IBANs: mod-97,
-Korean resident registration numbers: their check digit) or by its shape (a phone number has a trunk or country
-prefix and at least nine digits; an SSN has its dashes). Years, dates, prices, order numbers and version strings
-are left alone, so redacted text stays useful. Shared by the feedback exports and anything else that writes
-visitors' words somewhere they should not be.
+Korean resident and business registration numbers: their check digits) or by its shape (a phone number has a
+trunk or country prefix and at least nine digits, or is a Korean 15xx/16xx/18xx number; an SSN has its dashes).
+Years, dates, prices, order numbers and version strings are left alone, so redacted text stays useful. Shared by
+the feedback exports and anything else that writes visitors' words somewhere they should not be.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ PLACEHOLDERS = {
     "EMAIL": "[EMAIL]",
     "IBAN": "[IBAN]",
     "NATIONAL_ID": "[NATIONAL_ID]",
+    "BUSINESS_ID": "[BUSINESS_ID]",
     "CARD": "[CARD]",
     "PHONE": "[PHONE]",
 }
@@ -51,6 +52,11 @@ _EMAIL = re.compile(
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
 _SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])")
 _KOREAN_RRN = re.compile(r"(?<![\d-])(\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])-([1-8])(\d{6})(?![\d-])")
+# Korean business registration number (사업자등록번호): 123-45-67890, confirmed by its check digit. It names a
+# sole trader as surely as a person's id does.
+_KOREAN_BRN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{5}(?![\d-])")
+# Korean nationwide representative numbers (대표번호), 1588-1234: eight digits, so too short for the phone rule.
+_KOREAN_REPRESENTATIVE = re.compile(r"(?<![\d.,-])(1(?:5[2-9]\d|6\d\d|8\d\d))-(\d{4})(?![\d-])")
 _CARD = re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _PHONES = [
     # International: +CC and groups, 9 to 15 digits (E.164).
@@ -141,6 +147,19 @@ def _national_ids(text: str) -> Iterator[Finding]:
             yield _span("NATIONAL_ID", match)
 
 
+def _business_ids(text: str) -> Iterator[Finding]:
+    for match in _KOREAN_BRN.finditer(text):
+        if _brn_valid(match.group(0).replace("-", "")):
+            yield _span("BUSINESS_ID", match)
+
+
+def _brn_valid(digits: str) -> bool:
+    """The National Tax Service's check: weights 1,3,7,1,3,7,1,3,5, plus the tens of the ninth digit times 5."""
+    weights = (1, 3, 7, 1, 3, 7, 1, 3, 5)
+    total = sum(int(d) * w for d, w in zip(digits[:9], weights, strict=True)) + int(digits[8]) * 5 // 10
+    return (10 - total % 10) % 10 == int(digits[9])
+
+
 def _rrn_valid(digits: str) -> bool:
     # The check digit of numbers issued before October 2020; newer numbers don't carry one and are missed.
     weights = (2, 3, 4, 5, 6, 7, 8, 9, 2, 3, 4, 5)
@@ -173,6 +192,19 @@ def _phones(text: str) -> Iterator[Finding]:
             digits = sum(c.isdigit() for c in raw)
             if 9 <= digits <= 15 and not _DATE_PREFIX.match(raw):
                 yield _span("PHONE", match)
+    for match in _KOREAN_REPRESENTATIVE.finditer(text):
+        first, second = int(match.group(1)), int(match.group(2))
+        # "1800-1850" is a span of years, not a number to call.
+        if not (1000 <= second <= 2199 and abs(second - first) < 300):
+            yield _span("PHONE", match)
 
 
-_DETECTORS: list[Callable[[str], Iterator[Finding]]] = [_secrets, _emails, _ibans, _national_ids, _cards, _phones]
+_DETECTORS: list[Callable[[str], Iterator[Finding]]] = [
+    _secrets,
+    _emails,
+    _ibans,
+    _national_ids,
+    _business_ids,
+    _cards,
+    _phones,
+]

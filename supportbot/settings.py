@@ -14,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from supportbot.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from supportbot.env import env_bool, env_choice, env_float, env_int, env_json, env_list, env_str
 
 # guardrails-ai and what it imports must never reach the network (see shared/GUARDRAILS.md): no telemetry,
 # no hub inference, no cost-map or model downloads. Set before anything imports them.
@@ -68,9 +68,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every request (even a redirected or refused one) has a request id and is counted.
+    "supportbot.request_context.request_context_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions (it reads the language an agent chose) and before common (it may redirect by language).
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -102,8 +106,14 @@ KB_HNSW_EF_SEARCH = env_int("KB_HNSW_EF_SEARCH", 100, minimum=1)
 # Set per connection so every query (and the single-round-trip hybrid search) uses it without a SET first.
 _PG_OPTIONS = f"-c hnsw.ef_search={KB_HNSW_EF_SEARCH} -c hnsw.iterative_scan=relaxed_order"
 DATABASE_URL = env_str("DATABASE_URL")
+# Connections come from a pool (psycopg_pool, Django's "pool" option) instead of living as long as a thread:
+# under ASGI every HTTP request runs in a thread of its own, so persistent per-thread connections piled up until
+# Postgres refused new clients (200 widgets asking for session tokens at once did it). The pool bounds a
+# process's connections and makes taking one cheap; a request waits up to DATABASE_POOL_TIMEOUT_SECONDS for one.
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
+DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 20.0)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 else:
     from supportbot.embedded_postgres import ensure_running
 
@@ -113,18 +123,33 @@ else:
             "NAME": "postgres",
             "USER": "postgres",
             "HOST": ensure_running(DATA_DIR),
-            # Reusing connections matters: a new one per step cost the chat about half its own time.
-            "CONN_MAX_AGE": 60,
-            "CONN_HEALTH_CHECKS": True,
         }
     }
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = _PG_OPTIONS
+# With a pool, CONN_HEALTH_CHECKS makes the pool check each connection before handing it out, so a connection the
+# server dropped (a Postgres restart) is never used.
+DATABASES["default"].update({"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True})
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    {
+        "options": _PG_OPTIONS,
+        "pool": {
+            "min_size": 2,
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT_SECONDS,
+        },
+    }
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels and Celery: Redis when given, in-process otherwise ------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    # channels-redis, waiting out a Redis restart instead of closing every websocket (supportbot/channel_layer.py).
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "supportbot.channel_layer.ReconnectingRedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -136,6 +161,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 3300, minimum=1)
+# A task whose worker died (acks late) goes back to the queue once its visibility timeout has passed. Longer than
+# the time limit, so a task still running is not handed to a second worker (if it were, the job lock makes the
+# copy wait: supportbot/celery.py). The restore sweep runs every quarter of it (at most every minute).
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300, minimum=1)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, min(60, CELERY_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
+# Redis restarts: workers reconnect for as long as it takes; running jobs carry on (they write to Postgres).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# A copy of a job task delivered while another worker runs the job checks again after this many seconds.
+CELERY_JOB_BUSY_RETRY_SECONDS = env_int("CELERY_JOB_BUSY_RETRY_SECONDS", 30, minimum=1)
+# Unfinished jobs no worker holds are queued again (Celery beat); queued ones only after this long.
+CELERY_JOB_RECOVER_AFTER_SECONDS = env_int("CELERY_JOB_RECOVER_AFTER_SECONDS", 600, minimum=1)
 CELERY_TIMEZONE = "UTC"
 
 # --- Knowledge base ------------------------------------------------------------------------------------------
@@ -169,6 +211,8 @@ OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None
 OPENAI_TIMEOUT_SECONDS = env_float("OPENAI_TIMEOUT_SECONDS", 30.0)
 LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
 LLM_TIMEOUT_SECONDS = env_float("LLM_TIMEOUT_SECONDS", 30.0)
+# A stream with no text by then fails over to the next endpoint (the whole reply still has LLM_TIMEOUT_SECONDS).
+LLM_FIRST_TOKEN_TIMEOUT_SECONDS = env_float("LLM_FIRST_TOKEN_TIMEOUT_SECONDS", 10.0)
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 600, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2)
@@ -189,9 +233,68 @@ def _llm_prices(name: str) -> dict[str, tuple[float, float]]:
 
 LLM_PRICES = _llm_prices("LLM_PRICES")
 
+_ENDPOINT_KEYS = {"name", "base_url", "api_key", "api_key_env", "model", "region", "weight", "priority"}
+
+
+def _llm_endpoint(name: str, index: int, item: object) -> dict:
+    """One entry of LLM_ENDPOINTS, checked and completed; the key comes from the entry or from its api_key_env."""
+    where = f"{name}[{index}]"
+    if not isinstance(item, dict):
+        raise ImproperlyConfigured(f"{where} must be an object, got {item!r}")
+    if unknown := set(item) - _ENDPOINT_KEYS:
+        raise ImproperlyConfigured(f"{where} has unknown keys {sorted(unknown)}; allowed: {sorted(_ENDPOINT_KEYS)}")
+    if not isinstance(item.get("name"), str) or not item["name"].strip():
+        raise ImproperlyConfigured(f"{where} needs a non-empty string name")
+    if not str(item.get("base_url", "")).startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"{where} needs a base_url starting with http:// or https://")
+    if "api_key" in item and "api_key_env" in item:
+        raise ImproperlyConfigured(f"{where} gives both api_key and api_key_env; keep one")
+    api_key = str(item.get("api_key", ""))
+    if "api_key_env" in item:
+        api_key = env_str(str(item["api_key_env"]))
+        if not api_key:
+            raise ImproperlyConfigured(f"{where}: api_key_env names {item['api_key_env']!r}, which is not set")
+    weight, priority = item.get("weight", 1), item.get("priority", 0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
+        raise ImproperlyConfigured(f"{where}: weight must be a number above 0, got {weight!r}")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise ImproperlyConfigured(f"{where}: priority must be an integer (lower is tried first), got {priority!r}")
+    return {
+        "name": item["name"].strip(),
+        "base_url": item["base_url"],
+        "api_key": api_key,
+        "model": str(item.get("model") or LLM_MODEL),
+        "region": str(item.get("region", "")),
+        "weight": float(weight),
+        "priority": priority,
+    }
+
+
+def _llm_endpoints(name: str) -> list[dict]:
+    """LLM_ENDPOINTS: a JSON list of OpenAI-compatible endpoints forming one pool (see docs/llm-endpoints.md)."""
+    raw = env_json(name, [])
+    if not isinstance(raw, list):
+        raise ImproperlyConfigured(f"{name} must be a JSON list of endpoint objects")
+    endpoints = [_llm_endpoint(name, index, item) for index, item in enumerate(raw)]
+    names = [endpoint["name"] for endpoint in endpoints]
+    if duplicates := sorted({n for n in names if names.count(n) > 1}):
+        raise ImproperlyConfigured(f"{name}: endpoint names must be unique, repeated: {duplicates}")
+    return endpoints
+
+
+# Unset: the single OPENAI_* endpoint above is the pool.
+LLM_ENDPOINTS = _llm_endpoints("LLM_ENDPOINTS")
+# Endpoints in this region are tried first (for data residency or latency); others are the failover.
+LLM_REGION = env_str("LLM_REGION")
+# Circuit breaker: this many failures in a row put an endpoint into a cool-down (an HTTP 429 does at once).
+LLM_BREAKER_FAILURES = env_int("LLM_BREAKER_FAILURES", 3, minimum=1)
+LLM_COOLDOWN_SECONDS = env_float("LLM_COOLDOWN_SECONDS", 30.0)
+
 # --- Conversation ---------------------------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 32768, minimum=256)
+# Worker threads for a process's conversations' database and guard work (supportbot/chat/dbthreads.py).
+CHAT_THREADS = env_int("CHAT_THREADS", 16, minimum=1)
 CHAT_CONTEXT_CHUNKS = env_int("CHAT_CONTEXT_CHUNKS", 5, minimum=1)
 CHAT_HISTORY_TURNS = env_int("CHAT_HISTORY_TURNS", 6, minimum=0)
 # Below this cosine similarity of the best chunk (and with no keyword match) nothing relevant was found.
@@ -203,6 +306,22 @@ CHAT_AGENT_PRESENCE_SECONDS = env_int("CHAT_AGENT_PRESENCE_SECONDS", 90, minimum
 # Abusive messages before a conversation is closed.
 CHAT_ABUSE_LIMIT = env_int("CHAT_ABUSE_LIMIT", 3, minimum=1)
 
+# --- Limits (docs/operations.md): defaults for every widget, each overridable on the widget; 0 = no limit ------
+CHAT_RATE_VISITOR_MESSAGES_PER_MINUTE = env_int("CHAT_RATE_VISITOR_MESSAGES_PER_MINUTE", 10, minimum=0)
+CHAT_RATE_IP_MESSAGES_PER_MINUTE = env_int("CHAT_RATE_IP_MESSAGES_PER_MINUTE", 30, minimum=0)
+CHAT_RATE_WIDGET_MESSAGES_PER_MINUTE = env_int("CHAT_RATE_WIDGET_MESSAGES_PER_MINUTE", 600, minimum=0)
+CHAT_RATE_VISITOR_CONVERSATIONS_PER_HOUR = env_int("CHAT_RATE_VISITOR_CONVERSATIONS_PER_HOUR", 20, minimum=0)
+CHAT_RATE_IP_CONVERSATIONS_PER_HOUR = env_int("CHAT_RATE_IP_CONVERSATIONS_PER_HOUR", 60, minimum=0)
+CHAT_RATE_WIDGET_CONVERSATIONS_PER_HOUR = env_int("CHAT_RATE_WIDGET_CONVERSATIONS_PER_HOUR", 3000, minimum=0)
+# Prompt + completion tokens of a widget's bot answers per UTC day; past it, answers come from the offline answerer.
+CHAT_DAILY_TOKEN_BUDGET = env_int("CHAT_DAILY_TOKEN_BUDGET", 1_000_000, minimum=0)
+# Addresses (or networks) of reverse proxies whose X-Forwarded-For is believed; empty: the peer address only.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+# The widget's signed session token: how long it may be used to open a websocket after it was issued.
+WIDGET_TOKEN_MAX_AGE_SECONDS = env_int("WIDGET_TOKEN_MAX_AGE_SECONDS", 300, minimum=5)
+# /metrics wants "Authorization: Bearer METRICS_TOKEN" when set; unset, it is open (keep it off the internet).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 if KB_SYNC_INTERVAL_MINUTES:
     CELERY_BEAT_SCHEDULE = {
         "kb-sync-sources": {"task": "kb.tasks.sources_sync_task", "schedule": KB_SYNC_INTERVAL_MINUTES * 60.0}
@@ -212,6 +331,7 @@ FEEDBACK_LEFT_AFTER_MINUTES = env_int("FEEDBACK_LEFT_AFTER_MINUTES", 30, minimum
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "feedback-implicit-signals": {"task": "feedback.tasks.implicit_signals_task", "schedule": 600.0},
+    "kb-recover-jobs": {"task": "kb.tasks.ingestion_jobs_recover_task", "schedule": 300.0},
 }
 
 # --- HTTP, static files, security ---------------------------------------------------------------------------
@@ -243,6 +363,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY") else None
 SESSION_COOKIE_HTTPONLY = True
+# Probes and Prometheus inside the network speak plain HTTP to the process.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # The agent console signs staff in itself; failed sign-ins are counted in the cache (shared through Redis).
 LOGIN_URL = "console:login"
@@ -254,16 +376,25 @@ else:
 X_FRAME_OPTIONS = "DENY"
 
 LANGUAGE_CODE = "en"
+# The console, the widget and the visitor-facing texts of the bot; docs/multilingual.md says how to add one.
+LANGUAGES = [("en", "English"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+# json: one JSON object a line with request_id and conversation_id, for a log collector.
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "supportbot.logcontext.LogContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "supportbot.logcontext.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "supportbot": {"level": LOG_LEVEL},

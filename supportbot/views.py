@@ -1,24 +1,55 @@
 from __future__ import annotations
 
-from django.db import connection
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from kb.models import Document
+from supportbot.health import queue_depth_refresh, readiness
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HttpRequest, language: str = "en") -> HttpResponse:
+    """The demo help centre: English at /, Korean at /ko/ (its own pages, and the widget speaks Korean there)."""
     documents = Document.objects.filter(url__startswith="/help/").only("title", "url").order_by("title")
-    return render(request, "home.html", {"documents": documents})
+    if language == "en":
+        documents = documents.exclude(url__startswith="/help/ko/")
+    else:
+        documents = documents.filter(url__startswith=f"/help/{language}/")
+    with translation.override(language):
+        response = render(request, "home.html", {"documents": documents})
+    response["Content-Language"] = language
+    return response
 
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return JsonResponse({"status": "ok", "database": "ok"})
-    except Exception as exc:  # noqa: BLE001 — a health check reports failures, it does not raise them
-        return JsonResponse({"status": "error", "database": str(exc)}, status=503)
+    """Liveness: the process answers. Nothing else is checked, so a slow database never gets it restarted."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database, Redis (when configured) and an LLM endpoint (or the offline answerer)."""
+    ready, checks = readiness()
+    if ready:
+        return JsonResponse({"status": "ok", "checks": checks})
+    failing = [name for name, result in checks.items() if result.startswith("failed")]
+    return JsonResponse({"status": "error", "failing": failing, "checks": checks}, status=503)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format; with METRICS_TOKEN set, only for "Authorization: Bearer <token>"."""
+    if settings.METRICS_TOKEN:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not constant_time_compare(given.strip(), settings.METRICS_TOKEN):
+            response = JsonResponse({"error": "unauthorized", "detail": "a bearer token is required"}, status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    queue_depth_refresh()
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

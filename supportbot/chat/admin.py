@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from supportbot.chat.limits import LIMIT_SETTINGS
 from supportbot.chat.models import AgentPresence, CachedAnswer, Conversation, Message, Widget
+
+LIMIT_FIELDS = tuple(LIMIT_SETTINGS)
 
 
 @admin.register(Widget)
@@ -13,6 +16,7 @@ class WidgetAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "key", "allowed_origins")}),
         ("Appearance", {"fields": ("title", "greeting", "accent_color")}),
         ("Guards", {"fields": ("pii_policy", "allowed_topics", "banned_words", "competitor_names")}),
+        ("Limits", {"fields": LIMIT_FIELDS, "classes": ["collapse"]}),
     ]
 
 

@@ -1,58 +1,114 @@
-"""The visitor's websocket (/ws/chat/?key=WIDGET_KEY&visitor=ID&conversation=ID).
+"""The visitor's websocket (/ws/chat/?key=WIDGET_KEY&visitor=ID&token=TOKEN&conversation=ID).
 
 Routes each frame on its "type" to a small handler; the work happens in services and the answering pipeline.
-A bad frame gets an error frame and the connection (and conversation) carry on.
+A bad frame gets an error frame and the connection (and conversation) carry on. Connecting takes a session token
+from POST /api/widget/session (supportbot/chat/tokens.py); rate limits and the daily token budget are in
+supportbot/chat/limits.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import secrets
+import time
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
 
 from feedback.services import FeedbackError, feedback_record
-from supportbot.chat import services
+from supportbot.chat import chat_metrics, limits, services
 from supportbot.chat.answering import answer_stream
 from supportbot.chat.dbthreads import in_db_thread
-from supportbot.chat.models import Conversation, Message
+from supportbot.chat.llm import llm_configured
+from supportbot.chat.models import Conversation, Message, Widget
 from supportbot.chat.services import ChatError
-from supportbot.chat.takeover import conversation_broadcast
+from supportbot.chat.takeover import conversation_broadcast_async
+from supportbot.chat.tokens import TokenError, session_token_check
+from supportbot.chat.visitor_language import frame_language, language_supported
+from supportbot.guards.input_guard import InputVerdict
+from supportbot.logcontext import conversation_id_var, request_id_new, request_id_var
+from supportbot.metrics import ANSWER_FIRST_TOKEN_SECONDS, ANSWER_SECONDS
 
 logger = logging.getLogger(__name__)
-_VISITOR_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 CLOSE_UNKNOWN_WIDGET, CLOSE_ORIGIN_REFUSED = 4404, 4403
+CLOSE_TOKEN_REFUSED, CLOSE_RATE_LIMITED = 4401, 4429
+ROUTE = "chat"
+
+
+@dataclass
+class Intake:
+    """A visitor's message after the rate limits, the input guard and storage."""
+
+    refusal: limits.Refusal | None = None
+    question: Message | None = None
+    created: bool = False
+    verdict: InputVerdict | None = None
+    payload: dict = field(default_factory=dict)
+    budget: limits.Refusal | None = None  # the widget's daily token budget is spent
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
     conversation: Conversation | None = None
+    widget: Widget | None = None
+    spoken_language: str = ""  # the language of the visitor's last message
+    frame_stored = False  # whether the frame being handled is a message that is stored (frames go one by one)
 
     async def connect(self) -> None:
         params = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
         headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
+        request_id_var.set(request_id_new())
         await self.accept()
+        origin = headers.get("origin", "")
+        widget = await self._authorized_widget(params, origin=origin, host=headers.get("host", ""))
+        if widget is None:
+            return
+        self.widget, self.visitor_id = widget, params.get("visitor", "")
+        self.address = limits.client_address(self.scope)
+        self.conversation = await self._conversation_open(params.get("conversation", ""), origin=origin)
+        if self.conversation is None:
+            return
+        conversation_id_var.set(str(self.conversation.pk))
+        await self.channel_layer.group_add(self._group, self.channel_name)
+        await self.send_json(await in_db_thread(self._session)(widget))
+        chat_metrics.socket_opened(ROUTE)
+
+    async def _conversation_open(self, conversation_id: str, *, origin: str) -> Conversation | None:
+        """The visitor's open conversation, or a new one unless that is over an hourly limit (then refused)."""
+        conversation = await in_db_thread(services.conversation_resume)(
+            widget=self.widget, visitor_id=self.visitor_id, conversation_id=conversation_id
+        )
+        if conversation is not None:
+            return conversation  # coming back to a conversation never counts against the limits
+        refusal = await in_db_thread(limits.hits_take)(
+            "conversations", widget=self.widget, visitor_id=self.visitor_id, address=self.address
+        )
+        if refusal is not None:
+            await self._refuse_with(refusal.frame(), CLOSE_RATE_LIMITED)
+            return None
+        return await in_db_thread(services.conversation_start)(
+            widget=self.widget, visitor_id=self.visitor_id, origin=origin
+        )
+
+    async def _authorized_widget(self, params: dict, *, origin: str, host: str) -> Widget | None:
+        """The widget, when the key is known, the page's origin is allowed and the session token fits."""
         widget = await in_db_thread(services.widget_for_key)(params.get("key", ""))
         if widget is None:
             await self._refuse("unknown_widget", "no widget has this key", CLOSE_UNKNOWN_WIDGET)
-            return
-        origin_ok = services.origin_allowed(widget, origin=headers.get("origin", ""), host=headers.get("host", ""))
-        if not origin_ok:
+            return None
+        if not services.origin_allowed(widget, origin=origin, host=host):
             await self._refuse("origin_not_allowed", "this website may not use this widget", CLOSE_ORIGIN_REFUSED)
-            return
-        visitor = params.get("visitor", "")
-        self.visitor_id = visitor if _VISITOR_ID.match(visitor) else secrets.token_urlsafe(16)
-        self.conversation = await in_db_thread(services.conversation_open)(
-            widget=widget,
-            visitor_id=self.visitor_id,
-            conversation_id=params.get("conversation", ""),
-            origin=headers.get("origin", ""),
-        )
-        await self.channel_layer.group_add(self._group, self.channel_name)
-        await self.send_json(await in_db_thread(self._session)(widget))
+            return None
+        try:
+            session_token_check(
+                params.get("token", ""), widget_key=widget.key, origin=origin, visitor_id=params.get("visitor", "")
+            )
+        except TokenError as exc:
+            await self._refuse(exc.code, exc.detail, CLOSE_TOKEN_REFUSED)
+            return None
+        return widget
 
     @property
     def _group(self) -> str:
@@ -70,16 +126,24 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         }
 
     async def _refuse(self, code: str, detail: str, close_code: int) -> None:
-        await self.send_json({"type": "error", "code": code, "detail": detail})
+        await self._refuse_with({"type": "error", "code": code, "detail": detail}, close_code)
+
+    async def _refuse_with(self, frame: dict, close_code: int) -> None:
+        chat_metrics.socket_refused(ROUTE, frame["code"])
+        await self.send_json(frame)
         await self.close(code=close_code)
 
     async def disconnect(self, code: int) -> None:
         if self.conversation is not None:
+            chat_metrics.socket_closed(ROUTE)
             await self.channel_layer.group_discard(self._group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
         if self.conversation is None:
             return
+        # Every log line while this frame is handled names the conversation and the frame.
+        conversation_id_var.set(str(self.conversation.pk))
+        request_id_var.set(request_id_new())
         if text_data is None or len(text_data.encode()) > settings.CHAT_MAX_FRAME_BYTES:
             detail = "frames must be JSON text" if text_data is None else "the frame is too large"
             await self._error("frame_too_large" if text_data else "malformed_frame", detail)
@@ -105,13 +169,34 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if handler is None:
             await self._error("unknown_type", 'type must be "message", "feedback", "escalate" or "contact"')
             return
+        language = frame_language(content, page=self._page_language, spoken=self.spoken_language)
+        if content.get("type") == "message":
+            self.spoken_language = language
+        self.frame_stored = False
         try:
-            await handler(content)
+            with translation.override(language):
+                await handler(content)
         except (ChatError, FeedbackError) as exc:
             await self._error(exc.code, exc.detail)
         except Exception:  # noqa: BLE001 — the visitor gets a clear error, the connection survives
             logger.exception("chat frame failed in conversation %s", self.conversation.pk)
+            await self._error_internal(content)
+
+    @property
+    def _page_language(self) -> str:
+        """The widget's language, `lang` in the socket URL (its page's, or the browser's)."""
+        params = parse_qs(self.scope.get("query_string", b"").decode())
+        return language_supported(params.get("lang", [""])[0])
+
+    async def _error_internal(self, content: dict) -> None:
+        """Say whether the visitor's message is safe: a message is kept once "received" was sent for it (the
+        widget resends what was never acknowledged, and puts a message refused with stored=false back)."""
+        client_id = content.get("client_id") if isinstance(content.get("client_id"), str) else ""
+        if content.get("type") != "message" or self.frame_stored:
             await self._error("internal_error", "something went wrong on our side; your message was kept")
+            return
+        frame = {"type": "error", "code": "internal_error", "stored": False, "client_id": client_id}
+        await self.send_json({**frame, "detail": "something went wrong on our side; please send your message again"})
 
     async def _error(self, code: str, detail: str) -> None:
         await self.send_json({"type": "error", "code": code, "detail": detail})
@@ -122,46 +207,93 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             raise ChatError("malformed_frame", "text must be a string")
         if self.conversation.status == Conversation.Status.CLOSED:
             raise ChatError("conversation_closed", "this conversation is closed; reload to start a new one")
-        question, created, verdict = await in_db_thread(services.visitor_message_receive)(
-            conversation=self.conversation, text=text, client_id=client_id
-        )
+        # One trip to a worker thread up to the acknowledgement: under load every trip back to the event loop
+        # waits behind the other conversations' work, and this is all before the visitor's first word.
+        intake = await in_db_thread(self._intake)(text, client_id)
+        if intake.refusal is not None:  # refused before anything was stored: the widget puts the text back
+            await self.send_json(intake.refusal.frame(client_id=client_id))
+            return
+        question, verdict = intake.question, intake.verdict
+        stored_at = time.perf_counter()
         await self.send_json({"type": "received", "message_id": question.pk, "client_id": client_id})
-        if not created:
+        self.frame_stored = True
+        if not intake.created:
             return  # a retried frame: already stored (and answered, or being answered)
-        await in_db_thread(self.conversation.refresh_from_db)(fields=["status", "assigned_agent"])
-        await in_db_thread(conversation_broadcast)(conversation_id=self.conversation.pk, message=question)
+        chat_metrics.message_count(Message.Role.VISITOR)
+        chat_metrics.guard_trips_count(question.guard_results)
+        await conversation_broadcast_async(self.channel_layer, self.conversation.pk, intake.payload)
         if self.conversation.assigned_agent_id:
             return  # an agent holds the conversation: the bot stays silent
         if verdict.action != "allow":
-            await self._guard_reply(question, verdict)
+            await self._guard_reply(question, verdict, stored_at)
         elif services.wants_human(question.text):
             await self.on_escalate({"reason": "visitor_request"})
         else:
-            await self._answer(question)
+            await self._answer(question, stored_at, budget=intake.budget)
 
-    async def _answer(self, question) -> None:
-        async for event in answer_stream(conversation=self.conversation, question=question):
+    def _intake(self, text: str, client_id: str) -> Intake:
+        """Rate limits, then the input guard and storage; what the rest of the turn needs to know."""
+        refusal = limits.hits_take("messages", widget=self.widget, visitor_id=self.visitor_id, address=self.address)
+        if refusal is not None:
+            return Intake(refusal=refusal)
+        question, created, verdict = services.visitor_message_receive(
+            conversation=self.conversation, text=text, client_id=client_id
+        )
+        intake = Intake(question=question, created=created, verdict=verdict)
+        if created:
+            self.conversation.refresh_from_db(fields=["status", "assigned_agent"])
+            intake.payload = services.message_payload(question)
+            if verdict.action == "allow" and not self.conversation.assigned_agent_id:
+                intake.budget = limits.budget_refusal(self.widget)
+        return intake
+
+    async def _answer(self, question, stored_at: float, *, budget: limits.Refusal | None) -> None:
+        # Over the daily token budget the visitor is told, and still answered: from the articles, without the LLM.
+        if budget is not None:
+            await self.send_json(budget.frame())
+        use_llm = budget is None
+        first_token = True
+        async for event in answer_stream(conversation=self.conversation, question=question, use_llm=use_llm):
             escalate = event.pop("escalate", False)
-            event.pop("from_cache", None)
-            await self.send_json(event)
+            from_cache = event.pop("from_cache", None)
+            if event["type"] == "token" and first_token:
+                first_token = False
+                ANSWER_FIRST_TOKEN_SECONDS.observe(time.perf_counter() - stored_at)
             if event["type"] == "answer":
-                await self._broadcast_answer(event["message_id"])
+                await self._after_answer(event["message_id"])  # its tokens counted before the next question
+                path = "cache" if from_cache else ("llm" if use_llm and llm_configured() else "offline")
+                ANSWER_SECONDS.labels(path=path).observe(time.perf_counter() - stored_at)
+            await self.send_json(event)
             if escalate:
                 await self._escalate(escalate if isinstance(escalate, str) else "low_confidence")
 
-    async def _guard_reply(self, question, verdict) -> None:
+    async def _guard_reply(self, question, verdict, stored_at: float) -> None:
         bot, escalate = await in_db_thread(services.guard_reply)(
             conversation=self.conversation, question=question, verdict=verdict
         )
         event = services.message_payload(bot)
         await self.send_json({"type": "answer", **{k: v for k, v in event.items() if k != "role"}})
-        await self._broadcast_answer(bot.pk)
+        ANSWER_SECONDS.labels(path="guard").observe(time.perf_counter() - stored_at)
+        await self._after_answer(bot.pk, own_guard_results=False)
         if escalate:
             await self._escalate(f"guard:{verdict.reason}")
 
-    async def _broadcast_answer(self, message_id: int) -> None:
-        message = await Message.objects.aget(pk=message_id)
-        await in_db_thread(conversation_broadcast)(conversation_id=self.conversation.pk, message=message)
+    async def _after_answer(self, message_id: int, *, own_guard_results: bool = True) -> None:
+        """Show the stored answer to watching agents; count it, its guard trips and its tokens. A guard's reply
+        repeats the question's guard results, which were counted with the question."""
+        message, payload, tokens = await in_db_thread(self._answer_record)(message_id)
+        await conversation_broadcast_async(self.channel_layer, self.conversation.pk, payload)
+        chat_metrics.message_count(Message.Role.BOT)
+        if own_guard_results:
+            chat_metrics.guard_trips_count(message.guard_results)
+        logger.info("answered message %s (%s, %s tokens)", message.pk, message.model or "no model", tokens)
+
+    def _answer_record(self, message_id: int) -> tuple[Message, dict, int]:
+        message = Message.objects.get(pk=message_id)
+        tokens = (message.prompt_tokens or 0) + (message.completion_tokens or 0)
+        if tokens and not message.from_cache:
+            limits.tokens_record(widget_id=self.widget.pk, tokens=tokens)
+        return message, services.message_payload(message), tokens
 
     async def on_feedback(self, content: dict) -> None:
         message_id = content.get("message_id")

@@ -5,11 +5,18 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from pgvector.django import VectorField
 
 
 def _new_widget_key() -> str:
     return secrets.token_urlsafe(12)
+
+
+def _limit_field(help_text: str) -> models.PositiveIntegerField:
+    return models.PositiveIntegerField(
+        null=True, blank=True, help_text=f"{help_text} Blank: the server default. 0: no limit."
+    )
 
 
 class Widget(models.Model):
@@ -28,7 +35,7 @@ class Widget(models.Model):
     # Guard settings
     pii_policy = models.CharField(
         max_length=8,
-        choices=[("redact", "Redact personal data"), ("keep", "Keep personal data")],
+        choices=[("redact", _("Redact personal data")), ("keep", _("Keep personal data"))],
         default="redact",
         help_text="Redact: emails, phone numbers, card numbers… are replaced before storing or sending to a model.",
     )
@@ -37,6 +44,16 @@ class Widget(models.Model):
     )
     banned_words = models.JSONField(default=list, blank=True, help_text="Words the bot must never say.")
     competitor_names = models.JSONField(default=list, blank=True, help_text="Removed from answers.")
+    # Limits (supportbot/chat/limits.py): blank = the server default from settings, 0 = no limit.
+    visitor_messages_per_minute = _limit_field("Messages one visitor may send per minute.")
+    ip_messages_per_minute = _limit_field("Messages one network address may send per minute.")
+    widget_messages_per_minute = _limit_field("Messages all visitors of this widget may send per minute.")
+    visitor_conversations_per_hour = _limit_field("New conversations one visitor may start per hour.")
+    ip_conversations_per_hour = _limit_field("New conversations one network address may start per hour.")
+    widget_conversations_per_hour = _limit_field("New conversations this widget may start per hour.")
+    daily_token_budget = _limit_field(
+        "LLM tokens (prompt + completion) per UTC day; past it, answers come from the help centre without the LLM."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
@@ -45,9 +62,9 @@ class Widget(models.Model):
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        ESCALATED = "escalated", "Escalated"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        ESCALATED = "escalated", _("Escalated")
+        CLOSED = "closed", _("Closed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     widget = models.ForeignKey(Widget, on_delete=models.PROTECT, related_name="conversations")
@@ -74,10 +91,10 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Role(models.TextChoices):
-        VISITOR = "visitor", "Visitor"
-        BOT = "bot", "Bot"
-        AGENT = "agent", "Agent"
-        SYSTEM = "system", "System"
+        VISITOR = "visitor", _("Visitor")
+        BOT = "bot", _("Bot")
+        AGENT = "agent", _("Agent")
+        SYSTEM = "system", _("System")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)

@@ -15,6 +15,7 @@ from rapidfuzz import fuzz
 from kb.models import Chunk
 from kb.services import kb_state
 from supportbot.chat.models import CachedAnswer, Message
+from supportbot.metrics import CACHE_LOOKUPS
 
 
 def cache_lookup(*, widget_id: int, vector: np.ndarray, question: str = "") -> Message | None:
@@ -23,6 +24,12 @@ def cache_lookup(*, widget_id: int, vector: np.ndarray, question: str = "") -> M
     Two checks, because embeddings alone are not enough: unrelated short questions (in Korean with the English
     model, say) can sit above the threshold; the wording must also be close.
     """
+    found = _lookup(widget_id=widget_id, vector=vector, question=question)
+    CACHE_LOOKUPS.labels(outcome="miss" if found is None else "hit").inc()
+    return found
+
+
+def _lookup(*, widget_id: int, vector: np.ndarray, question: str) -> Message | None:
     literal = "[" + ",".join(f"{x:.7f}" for x in vector.tolist()) + "]"
     with connection.cursor() as cursor:
         cursor.execute(

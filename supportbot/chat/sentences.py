@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# Sentence ends: . ! ? and their CJK forms, followed by space or the end; list items and lines also end one.
-_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+# Sentence ends: . ! ? followed by space or the end ("다. " and "요. " in Korean); the full-width CJK 。！？ end
+# one even with no space after them (Japanese and Chinese write none); list items and lines also end one.
+_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
 _MARKUP = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|#+\s+|>\s*)")
 
 

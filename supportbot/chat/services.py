@@ -13,6 +13,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from feedback.models import Rating
 from supportbot.chat.models import AgentPresence, Conversation, Message, Widget
@@ -51,10 +52,19 @@ def origin_allowed(widget: Widget, *, origin: str, host: str) -> bool:
 
 def conversation_open(*, widget: Widget, visitor_id: str, conversation_id: str = "", origin: str = "") -> Conversation:
     """Resume the visitor's conversation when the id is theirs and still open, else start a new one."""
-    if _is_uuid(conversation_id):
-        existing = Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id).first()
-        if existing and existing.status != Conversation.Status.CLOSED:
-            return existing
+    existing = conversation_resume(widget=widget, visitor_id=visitor_id, conversation_id=conversation_id)
+    return existing or conversation_start(widget=widget, visitor_id=visitor_id, origin=origin)
+
+
+def conversation_resume(*, widget: Widget, visitor_id: str, conversation_id: str) -> Conversation | None:
+    """The visitor's conversation with this id when it is theirs and still open."""
+    if not _is_uuid(conversation_id):
+        return None
+    existing = Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id).first()
+    return existing if existing and existing.status != Conversation.Status.CLOSED else None
+
+
+def conversation_start(*, widget: Widget, visitor_id: str, origin: str = "") -> Conversation:
     return Conversation.objects.create(widget=widget, visitor_id=visitor_id, origin=origin[:300])
 
 
@@ -97,7 +107,7 @@ def message_payload(message: Message) -> dict:
 
 def _agent_name(message: Message) -> str:
     user = message.agent
-    return (user.get_short_name() or user.get_username()) if user else "Agent"
+    return (user.get_short_name() or user.get_username()) if user else str(_("Agent"))
 
 
 def visitor_message_store(*, conversation: Conversation, text: str, client_id: str = "") -> tuple[Message, bool]:
@@ -158,7 +168,7 @@ def guard_reply(*, conversation: Conversation, question: Message, verdict: Input
         conversation.abuse_count += 1
         if conversation.abuse_count >= settings.CHAT_ABUSE_LIMIT:
             conversation.status = Conversation.Status.CLOSED
-            reply = CLOSED_FOR_ABUSE
+            reply = str(CLOSED_FOR_ABUSE)
         conversation.save(update_fields=["abuse_count", "status", "updated_at"])
     elif verdict.reason == "prompt_injection":
         escalate = conversation.status == Conversation.Status.OPEN
@@ -191,10 +201,10 @@ def conversation_escalate(*, conversation: Conversation, reason: str) -> dict:
         conversation.status = Conversation.Status.ESCALATED
         conversation.escalation_reason = reason
         conversation.save(update_fields=["status", "escalation_reason", "updated_at"])
-    note = (
-        "An agent has been notified and will join this conversation shortly."
+    note = str(
+        _("An agent has been notified and will join this conversation shortly.")
         if online
-        else "No agent is online right now. Leave your email address and we will reply to you there."
+        else _("No agent is online right now. Leave your email address and we will reply to you there.")
     )
     Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=note)
     layer = get_channel_layer()

@@ -29,6 +29,14 @@ def conversation_broadcast(*, conversation_id, message: Message | None = None) -
         _send(f"watch.{conversation_id}", {"type": "conversation.message", "message": message_payload(message)})
 
 
+async def conversation_broadcast_async(layer, conversation_id, payload: dict) -> None:
+    """conversation_broadcast from async code, with the message already serialised: no trip to a thread."""
+    if layer is None:
+        return
+    await layer.group_send(AGENTS_GROUP, {"type": "conversation.updated", "conversation_id": str(conversation_id)})
+    await layer.group_send(f"watch.{conversation_id}", {"type": "conversation.message", "message": payload})
+
+
 def _notice(conversation: Conversation, text: str) -> Message:
     message = Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=text)
     _send(f"conversation.{conversation.pk}", {"type": "chat.notice", "text": text})

@@ -16,13 +16,14 @@ import logging
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from supportbot.chat import takeover
+from supportbot.chat import chat_metrics, takeover
 from supportbot.chat.services import AGENTS_GROUP, ChatError
 from supportbot.console import inbox
 from supportbot.console.access import is_console_agent
 
 logger = logging.getLogger(__name__)
 CLOSE_FORBIDDEN = 4403
+ROUTE = "console"
 ACTIONS = {
     "take_over": takeover.conversation_take_over,
     "hand_back": takeover.conversation_hand_back,
@@ -37,10 +38,12 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not await database_sync_to_async(is_console_agent)(user):
+            chat_metrics.socket_refused(ROUTE, "forbidden")
             await self.close(code=CLOSE_FORBIDDEN)  # before accept: the handshake is refused
             return
         self.user = user
         await self.accept()
+        chat_metrics.socket_opened(ROUTE)
         await self.channel_layer.group_add(AGENTS_GROUP, self.channel_name)
         await database_sync_to_async(takeover.agent_presence_touch)(user=user, channel_name=self.channel_name)
         waiting = await database_sync_to_async(inbox.escalations_waiting)()
@@ -49,6 +52,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.user is None:
             return
+        chat_metrics.socket_closed(ROUTE)
         await self.channel_layer.group_discard(AGENTS_GROUP, self.channel_name)
         if self.watching:
             await self.channel_layer.group_discard(f"watch.{self.watching}", self.channel_name)
@@ -105,6 +109,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             raise ChatError("malformed_frame", "text must be a string")
         conversation_id = self._conversation_id(content)
         await database_sync_to_async(takeover.agent_reply)(conversation_id=conversation_id, agent=self.user, text=text)
+        chat_metrics.message_count("agent")
         await self.send_json({"type": "done", "action": "reply", "conversation_id": conversation_id})
 
     @staticmethod

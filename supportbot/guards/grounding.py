@@ -50,6 +50,12 @@ def is_conversational(sentence: str) -> bool:
     return bool(_CONVERSATIONAL.search(sentence)) or len(content_words(sentence)) < 3
 
 
+def words_support(sentence: str, chunks: list[str]) -> Support:
+    """The verdict on words alone (conversational, or most content words from one chunk, numbers included).
+    When it is "supported", the embedding similarity cannot change it."""
+    return sentence_support(sentence, None, chunks, np.zeros((0, 1), dtype=np.float32))
+
+
 def sentence_support(sentence: str, vector: np.ndarray | None, chunks: list[str], vectors: np.ndarray) -> Support:
     plain = _MARKER.sub("", sentence)
     if is_conversational(plain) and not _NUMBER.search(plain):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from guardrails_ai.valid_length import ValidLength
 
 from supportbot.guards.runtime import guard_cached, guard_run
@@ -17,13 +18,14 @@ from supportbot.guards.validators import (
     Secrets,
 )
 
-DECLINE_INJECTION = (
+# Said to the visitor in the language that is active when the verdict is made (the consumer picks it).
+DECLINE_INJECTION = _(
     "I can only help with questions about this product and its help centre, and I can't change how I work. "
     "What would you like to know?"
 )
-DECLINE_ABUSE = "I'm here to help, and I'll do my best if we keep things friendly. What can I help you with?"
-CLOSED_FOR_ABUSE = "This conversation has been closed. You're welcome to start a new one when you're ready."
-REDIRECT_OFF_TOPIC = "I can only help with questions about {topics}. Is there something about that I can help with?"
+DECLINE_ABUSE = _("I'm here to help, and I'll do my best if we keep things friendly. What can I help you with?")
+CLOSED_FOR_ABUSE = _("This conversation has been closed. You're welcome to start a new one when you're ready.")
+REDIRECT_OFF_TOPIC = _("I can only help with questions about {topics}. Is there something about that I can help with?")
 
 
 @dataclass
@@ -63,9 +65,9 @@ def input_check(*, text: str, widget, topic_vectors: np.ndarray | None = None, m
     if detected.failed("guardrails/valid_length"):
         verdict.action, verdict.reason = "limit", "too_long"
     elif detected.failed("supportbot/prompt_injection"):
-        verdict.action, verdict.reason, verdict.reply = "decline", "prompt_injection", DECLINE_INJECTION
+        verdict.action, verdict.reason, verdict.reply = "decline", "prompt_injection", str(DECLINE_INJECTION)
     elif detected.failed("supportbot/abusive_language"):
-        verdict.action, verdict.reason, verdict.reply = "decline", "abusive_language", DECLINE_ABUSE
+        verdict.action, verdict.reason, verdict.reply = "decline", "abusive_language", str(DECLINE_ABUSE)
     elif detected.failed("supportbot/on_topic"):
         topics = ", ".join(widget.allowed_topics)
         verdict.action, verdict.reason, verdict.reply = (

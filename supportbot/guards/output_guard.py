@@ -15,7 +15,9 @@ import numpy as np
 from kb.embeddings import embedder
 from kb.models import Chunk
 from kb.retrieval import SearchResult
+from supportbot.guards.grounding import MIN_OVERLAP, content_words, words_support
 from supportbot.guards.leakage import LeakDetector
+from supportbot.guards.markup import markup_find
 from supportbot.guards.runtime import guard_cached, guard_run
 from supportbot.guards.validators import (
     CitationsExist,
@@ -45,7 +47,23 @@ class OutputContext:
     dropped: int = 0
     kept: int = 0
     leak: str = ""
-    sentence_vectors: list[np.ndarray] = field(default_factory=list)
+    # Content words of all retrieved chunks, for showing the first words of a sentence before it ends.
+    source_words: frozenset[str] = frozenset()
+    source_text: str = ""
+    # Released sentences, each with its vector (None where words alone showed it supported).
+    kept_sentences: list[KeptSentence] = field(default_factory=list)
+
+    def kept_vectors(self) -> np.ndarray:
+        """A vector for every released sentence: those not embedded while streaming, in one batch now."""
+        missing = [kept.text for kept in self.kept_sentences if kept.vector is None]
+        batch = iter(embedder().embed(missing)) if missing else iter(())
+        return np.array([kept.vector if kept.vector is not None else next(batch) for kept in self.kept_sentences])
+
+
+@dataclass
+class KeptSentence:
+    text: str
+    vector: np.ndarray | None
 
 
 def output_context(*, results: list[SearchResult], protected_prompt: str, banned: tuple[str, ...]) -> OutputContext:
@@ -55,7 +73,11 @@ def output_context(*, results: list[SearchResult], protected_prompt: str, banned
     if len(vectors) != len(results):
         vectors = embedder().embed([r.text for r in results])
     allowed = {r.text[f.start : f.end] for r in results for f in pii_find(r.text)}
-    return OutputContext(results, vectors, LeakDetector(protected_prompt), banned, allowed)
+    words = frozenset().union(*(content_words(r.text) for r in results))
+    source = " ".join(r.text for r in results)
+    return OutputContext(
+        results, vectors, LeakDetector(protected_prompt), banned, allowed, source_words=words, source_text=source
+    )
 
 
 def _fixers(banned: tuple[str, ...]) -> list:
@@ -78,11 +100,19 @@ def sentence_check(sentence: str, context: OutputContext) -> str | None:
     )
     cited = [int(n) - 1 for n in _MARKER.findall(fixed.text) if 0 < int(n) <= len(context.results)]
     indices = cited or list(range(len(context.results)))
-    vector = embedder().embed([_MARKER.sub("", fixed.text)])[0]
+    chunk_texts = [context.results[i].text for i in indices]
+    plain = _MARKER.sub("", fixed.text)
+    # Embedding a sentence is the guard's dearest step; a sentence made of its sources' own words is supported
+    # whatever its similarity, so only the others are embedded while the visitor waits.
+    lexical = words_support(plain, chunk_texts)
+    # "Conversational" also covers text with few words the word rule can count (Korean, Japanese): those are
+    # embedded, so the answer's support score still measures them.
+    by_words = lexical.supported and not lexical.conversational
+    vector = None if by_words else embedder().embed([plain])[0]
     metadata = {
         "leak_detector": context.leak_detector,
         "sentence_vector": vector,
-        "chunk_texts": [context.results[i].text for i in indices],
+        "chunk_texts": chunk_texts,
         "chunk_vectors": context.chunk_vectors[indices] if len(context.chunk_vectors) else context.chunk_vectors,
     }
     detected = guard_run(detect, fixed.text, metadata, fixing=False)
@@ -96,8 +126,52 @@ def sentence_check(sentence: str, context: OutputContext) -> str | None:
         context.dropped += 1
         return None
     context.kept += 1
-    context.sentence_vectors.append(vector)
+    context.kept_sentences.append(KeptSentence(plain, vector))
     return fixed.text
+
+
+# Markup and secret-ish words wait for the whole sentence's check; so does anything the checks below would find.
+_HOLD = re.compile(r"[<>`\[\]\\*#|{}]|\b(?:key|secret|token|passw\w*|pwd|bearer|canary)\b", re.IGNORECASE)
+# A number can run over several words (010 1234 5678, a card's groups, an IBAN's): a trailing run of words with
+# digits waits for the next word without one, so personal data is always judged whole.
+_TRAILING_DIGITS = re.compile(r"(?:\S*\d\S*\s+)+$")
+_NUMBER = re.compile(r"(?<![\w\[])\d+(?:[.,:]\d+)*(?![\w\]])")
+
+
+def early_words(pending: str, released: str, context: OutputContext) -> str:
+    """The next words of a sentence still streaming that may be shown before it ends ("" for none yet).
+
+    Waiting for whole sentences put a whole sentence of model time between the model's first word and the
+    visitor's. Words are let through early only when nothing in the sentence so far could be changed by the
+    full check: no markup, personal data or secret, every number and most words from the retrieved chunks, no
+    prompt leak, no banned word. The sentence is still checked whole when it ends; if the check then drops or
+    changes it, the caller replaces what was shown.
+    """
+    cut = max(pending.rfind(" "), pending.rfind("\n")) + 1  # complete words only
+    candidate = pending[:cut]
+    if run := _TRAILING_DIGITS.search(candidate):
+        candidate = candidate[: run.start()]
+    if len(candidate) <= len(released):
+        return ""
+    markers = [int(n) for n in _MARKER.findall(candidate)]
+    plain = _MARKER.sub("", candidate)
+    if any(not 0 < n <= len(context.results) for n in markers) or _HOLD.search(plain) or markup_find(plain):
+        return ""
+    if pii_find(plain) or any(n not in context.source_text for n in _NUMBER.findall(plain)):
+        return ""
+    words = content_words(plain)
+    if not words or len(words & context.source_words) < MIN_OVERLAP * len(words):
+        return ""
+    if context.leak_detector.find(candidate) or _banned(candidate, context.banned):
+        return ""
+    return candidate[len(released) :]
+
+
+def _banned(text: str, banned: tuple[str, ...]) -> bool:
+    """A banned word or phrase, or the first word of a phrase whose rest may still be on its way."""
+    lowered = text.lower()
+    firsts = {w.split()[0].lower() for w in banned if w.strip()}
+    return any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", lowered) for word in firsts)
 
 
 class SentenceBuffer:

@@ -7,6 +7,7 @@ from channels.testing import WebsocketCommunicator
 
 from supportbot.asgi import application
 from supportbot.chat.models import Widget
+from supportbot.chat.tokens import session_token_sign
 from tests.fake_llm import FakeLLM
 
 FIXTURES = Path(__file__).resolve().parents[1] / "kb" / "fixtures"
@@ -50,12 +51,22 @@ def knowledge(ingest):
 
 
 async def open_chat(
-    *, key: str = "test-widget", visitor: str = "visitor-0001", conversation: str = "", origin: str = ORIGIN
+    *,
+    key: str = "test-widget",
+    visitor: str = "visitor-0001",
+    conversation: str = "",
+    origin: str = ORIGIN,
+    token: str | None = None,
+    address: str = "192.0.2.10",
 ) -> tuple[WebsocketCommunicator, dict]:
-    """Connect like the widget does; return the communicator and the first frame it got."""
-    query = f"key={key}&visitor={visitor}" + (f"&conversation={conversation}" if conversation else "")
+    """Connect like the widget does (with a session token for this key, origin and visitor unless one is given);
+    return the communicator and the first frame it got."""
+    if token is None:
+        token = session_token_sign(widget_key=key, origin=origin, visitor_id=visitor)
+    query = f"key={key}&visitor={visitor}&token={token}" + (f"&conversation={conversation}" if conversation else "")
     headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
     communicator = WebsocketCommunicator(application, f"/ws/chat/?{query}", headers=headers)
+    communicator.scope["client"] = [address, 50000]
     connected, _ = await communicator.connect()
     assert connected
     return communicator, await communicator.receive_json_from(timeout=5)

@@ -43,8 +43,8 @@ async def test_a_question_streams_tokens_then_a_cited_answer(widget, knowledge, 
     chat, _ = await open_chat()
     # when
     tokens, answer = await ask(chat, "what does E4403 mean")
-    # then: released sentence by sentence, each once it passed the output guard
-    assert len(tokens) == 2 and all(t["message_id"] == answer["message_id"] for t in tokens)
+    # then: streamed in several frames (a sentence's plain, sourced words go ahead of its check; the rest after)
+    assert len(tokens) >= 2 and all(t["message_id"] == answer["message_id"] for t in tokens)
     assert "".join(t["text"] for t in tokens).strip() == answer["text"]
     assert answer["type"] == "answer"
     assert answer["citations"][0]["n"] == 1

@@ -104,9 +104,13 @@ def test_an_agent_sees_an_escalation_live_takes_over_replies_and_hands_back(serv
 def _chat(server, visitor_id: str, questions: list[str], rating: str | None = None) -> None:
     """A visitor's conversation through the widget's websocket: each question answered (or escalated). The
     synchronous client: Playwright's sync API already runs an event loop in this thread."""
+    import httpx
     from websockets.sync.client import connect
 
-    url = server.url.replace("http://", "ws://") + f"/ws/chat/?key=demo&visitor={visitor_id}"
+    session = httpx.post(
+        server.url + "/api/widget/session", json={"key": "demo", "visitor": visitor_id}, headers={"Origin": server.url}
+    ).json()
+    url = server.url.replace("http://", "ws://") + f"/ws/chat/?key=demo&visitor={visitor_id}&token={session['token']}"
     with connect(url, origin=server.url, open_timeout=10) as socket:
         assert json.loads(socket.recv(timeout=10))["type"] == "session"
         for question in questions:

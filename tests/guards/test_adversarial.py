@@ -15,8 +15,10 @@ import re
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
+from django.utils import translation
 
 from supportbot.chat.models import Message
+from supportbot.chat.visitor_language import visitor_language
 from supportbot.guards.input_guard import DECLINE_INJECTION
 from supportbot.guards.leakage import CANARY
 from tests.chat.conftest import open_chat
@@ -172,7 +174,9 @@ async def test_attacks_leak_nothing(widget, knowledge, llm, kind, text, reply):
     assert all(int(n) in {c["n"] for c in answer["citations"]} for n in re.findall(r"\[(\d+)\]", answer["text"]))
     # and each kind gets its specific treatment
     if kind == "injection":
-        assert answer["text"] == DECLINE_INJECTION
+        # Declined in the visitor's language (Korean for the Korean attack, English for the rest).
+        with translation.override(visitor_language(text)):
+            assert answer["text"] == str(DECLINE_INJECTION)
         assert not any(r["body"]["messages"][-1]["content"] == text for r in llm.requests)
         visitor = next(m for m in stored if m.role == "visitor")
         assert any(e.get("validator") == "supportbot/prompt_injection" for e in visitor.guard_results)

@@ -14,8 +14,46 @@
   var SERVER = new URL(script.src, location.href);
   var WS_URL = (SERVER.protocol === "https:" ? "wss://" : "ws://") + SERVER.host + "/ws/chat/";
   var STORE = "supportbot:" + KEY + ":";
+  // The widget's language: data-lang on the script tag, else the page's <html lang>, else the browser's.
+  var LANG = (script.getAttribute("data-lang") || document.documentElement.getAttribute("lang") ||
+    navigator.language || "en").toLowerCase().split(/[-_]/)[0];
+  // Interface text is written in English here and looked up in TEXT, which holds the server's translations
+  // (GET /api/widget/strings, Django's catalogues) once they arrive; anything missing stays English.
+  var TEXT = {};
+  function t(english, values) {
+    var text = TEXT[english] || english;
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(values[name]); });
+    return text;
+  }
+  function loadStrings(done) {
+    if (LANG === "en" || !window.fetch) { LANG = "en"; done(); return; }
+    var finished = false, finish = function () { if (!finished) { finished = true; done(); } };
+    setTimeout(finish, 3000);  // a slow or missing server never keeps the chat from starting
+    fetch(new URL("/api/widget/strings?lang=" + encodeURIComponent(LANG) + "&key=" + encodeURIComponent(KEY), SERVER))
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) { if (data && !finished) { LANG = data.lang; TEXT = data.strings || {}; } })
+      .catch(function () { /* English it is */ })
+      .then(function () { if (!TEXT || !Object.keys(TEXT).length) LANG = "en"; finish(); });
+  }
+  function timeLabel(date) {
+    try { return new Intl.DateTimeFormat(LANG, { hour: "numeric", minute: "2-digit" }).format(date); }
+    catch (e) { return date.toLocaleTimeString(); }
+  }
+  function fullDate(date) {
+    try { return new Intl.DateTimeFormat(LANG, { dateStyle: "full", timeStyle: "short" }).format(date); }
+    catch (e) { return date.toString(); }
+  }
   var REASONS = [["wrong", "Wrong"], ["incomplete", "Incomplete"], ["not_relevant", "Not relevant"],
     ["outdated", "Outdated"], ["unsafe", "Unsafe"], ["other", "Other"]];
+  // Error frames by code, in the visitor's language; other codes show the server's (English) detail.
+  var ERRORS = {
+    empty_message: "The message is empty.",
+    message_too_long: "That message is too long. Please shorten it.",
+    conversation_closed: "This conversation is closed. Reload the page to start a new one.",
+    invalid_email: "That does not look like an email address.",
+    internal_error: "Something went wrong on our side. Your message was kept.",
+    rate_limited: "You're sending messages too quickly. Please wait a moment."
+  };
   var CONFIDENCE = {
     high: ["Confident", "The help centre clearly supports this answer."],
     medium: ["Fairly sure", "The help centre supports most of this answer; check the sources."],
@@ -71,7 +109,7 @@
     var href = found && safeUrl(found.url);
     if (!href) return document.createTextNode("");
     return el("a", { class: "mark", href: href, target: "_blank", rel: "noopener noreferrer",
-      "aria-label": "Source " + n + ": " + found.title, text: "[" + n + "]" });
+      "aria-label": t("Source {n}: {title}", { n: n, title: found.title }), text: "[" + n + "]" });
   }
   function renderMarkdown(text, citations) {
     var box = el("div", { class: "md" }), list = null;
@@ -125,6 +163,10 @@
     ".msg.agent{border-left:3px solid var(--accent)}",
     ".msg.system,.notice{align-self:center;background:transparent;color:var(--muted);font-size:13px;text-align:center}",
     ".who{display:block;font-size:12px;color:var(--muted);margin-bottom:2px}",
+    ".time{font-size:11px;color:var(--muted);margin-left:auto}.msg.visitor .time,.msg.agent .time{display:block;text-align:right}",
+    ".msg.visitor .time{color:rgba(255,255,255,.8)}",
+    // Korean wraps between words, not inside them.
+    ":host([lang=ko]) .msg{word-break:keep-all;overflow-wrap:anywhere}",
     ".md p{margin:0 0 6px}.md p:last-child{margin:0}.md ul,.md ol{margin:4px 0 6px;padding-left:20px}",
     ".md code{font:13px ui-monospace,monospace;background:rgba(127,127,127,.18);padding:1px 4px;border-radius:4px}",
     "a{color:inherit}.mark{font-size:11px;vertical-align:super;text-decoration:none;margin-left:1px}",
@@ -167,33 +209,39 @@
     remember("visitor", this.visitor);
     this.conversation = recall("conversation");
     this.outbox = [];
+    this.pending = {};
     this.bubbles = {};
     this.retry = 0;
-    this.build();
-    document.body.appendChild(this.host);
-    this.theme();
-    this.connect();
+    var self = this;
+    // The interface is drawn once its strings are known, so nothing flashes in English first.
+    loadStrings(function () {
+      self.build();
+      document.body.appendChild(self.host);
+      self.theme();
+      self.connect();
+    });
   }
 
   Widget.prototype.build = function () {
     var self = this;
+    this.host.setAttribute("lang", LANG);
     this.launcher = el("button", { class: "launcher", type: "button", "aria-expanded": "false",
-      "aria-controls": "sb-panel", text: "Chat with us", onclick: function () { self.toggle(); } });
-    this.title = el("h2", { id: "sb-title", text: "Support" });
+      "aria-controls": "sb-panel", text: t("Chat with us"), onclick: function () { self.toggle(); } });
+    this.title = el("h2", { id: "sb-title", text: t("Support") });
     this.statusLine = el("span", { class: "status", "aria-live": "polite" });
     this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions" });
-    this.input = el("textarea", { rows: "2", "aria-label": "Your question", placeholder: "Ask a question…",
+    this.input = el("textarea", { rows: "2", "aria-label": t("Your question"), placeholder: t("Ask a question…"),
       maxlength: "4000" });
     this.input.addEventListener("keydown", function (event) {
       if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); self.submit(); }
     });
     var form = el("form", { class: "compose", onsubmit: function (event) { event.preventDefault(); self.submit(); } },
-      [this.input, el("button", { type: "submit", text: "Send" })]);
-    this.humanButton = el("button", { class: "human", type: "button", text: "Talk to a human",
+      [this.input, el("button", { type: "submit", text: t("Send") })]);
+    this.humanButton = el("button", { class: "human", type: "button", text: t("Talk to a human"),
       onclick: function () { self.send({ type: "escalate" }); } });
     this.panel = el("div", { class: "panel", id: "sb-panel", role: "dialog", "aria-labelledby": "sb-title", hidden: "" }, [
       el("header", {}, [this.title, this.statusLine,
-        el("button", { type: "button", "aria-label": "Close chat", text: "×", onclick: function () { self.toggle(false); } })]),
+        el("button", { type: "button", "aria-label": t("Close chat"), text: "×", onclick: function () { self.toggle(false); } })]),
       this.log, form, this.humanButton]);
     this.panel.addEventListener("keydown", function (event) { if (event.key === "Escape") self.toggle(false); });
     this.root.appendChild(this.launcher);
@@ -213,12 +261,36 @@
     this.launcher.setAttribute("aria-expanded", String(show));
   };
 
-  // --- Connection: reconnect with backoff, resume the conversation, never drop what the visitor sent.
+  // --- Connection: a fresh session token (POST /api/widget/session) for every connect, then the websocket;
+  // reconnect with backoff, resume the conversation, never drop what the visitor sent.
   Widget.prototype.connect = function () {
     var self = this;
-    var query = "?key=" + encodeURIComponent(KEY) + "&visitor=" + encodeURIComponent(this.visitor) +
-      (this.conversation ? "&conversation=" + encodeURIComponent(this.conversation) : "");
     this.setStatus("Connecting…");
+    this.sessionToken().then(function (session) {
+      if (!session) { self.setStatus("Chat unavailable on this site"); return; }
+      self.visitor = session.visitor_id;
+      remember("visitor", self.visitor);
+      self.open(session.token);
+    }, function () { self.reconnect(0); });
+  };
+
+  // Resolves to {token, visitor_id}, or to null when this site may not use the widget (no point retrying).
+  Widget.prototype.sessionToken = function () {
+    return fetch(new URL("/api/widget/session", SERVER).href, {
+      method: "POST", credentials: "omit", cache: "no-store", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ key: KEY, visitor: this.visitor })
+    }).then(function (response) {
+      if (response.status === 403 || response.status === 404) return null;
+      if (!response.ok) throw new Error("session token: HTTP " + response.status);
+      return response.json();
+    });
+  };
+
+  Widget.prototype.open = function (token) {
+    var self = this;
+    var query = "?key=" + encodeURIComponent(KEY) + "&visitor=" + encodeURIComponent(this.visitor) +
+      "&token=" + encodeURIComponent(token) + (LANG ? "&lang=" + encodeURIComponent(LANG) : "") +
+      (this.conversation ? "&conversation=" + encodeURIComponent(this.conversation) : "");
     var socket = this.socket = new WebSocket(WS_URL + query);
     socket.onmessage = function (event) {
       var frame; try { frame = JSON.parse(event.data); } catch (e) { return; }
@@ -226,13 +298,19 @@
     };
     socket.onclose = function (event) {
       if (event.code === 4403 || event.code === 4404) { self.setStatus("Chat unavailable on this site"); return; }
-      var delay = Math.min(30000, 1000 * Math.pow(2, self.retry++)) * (0.75 + Math.random() / 2);
-      self.setStatus("Reconnecting…");
-      setTimeout(function () { self.connect(); }, delay);
+      // 4429: too many new conversations from here; the error frame said how long to wait.
+      self.reconnect(event.code === 4429 ? self.retryAfter : 0);
     };
   };
 
-  Widget.prototype.setStatus = function (text) { this.statusLine.textContent = text; };
+  Widget.prototype.reconnect = function (waitSeconds) {
+    var self = this;
+    var backoff = Math.min(30000, 1000 * Math.pow(2, this.retry++)) * (0.75 + Math.random() / 2);
+    this.setStatus("Reconnecting…");
+    setTimeout(function () { self.connect(); }, Math.max(backoff, 1000 * (waitSeconds || 0)));
+  };
+
+  Widget.prototype.setStatus = function (text) { this.statusLine.textContent = t(text); };
 
   Widget.prototype.send = function (frame) {
     if (this.socket && this.socket.readyState === WebSocket.OPEN && this.ready) this.socket.send(JSON.stringify(frame));
@@ -243,15 +321,17 @@
     var text = this.input.value.trim();
     if (!text) return;
     this.input.value = "";
-    this.add("visitor", text);
-    this.send({ type: "message", text: text, client_id: randomId() });
+    var clientId = randomId();
+    // Kept until the server says it stored it: a message refused by a rate limit goes back into the input.
+    this.pending[clientId] = { text: text, bubble: this.add("visitor", text) };
+    this.send({ type: "message", text: text, client_id: clientId });
   };
 
   Widget.prototype.handle = function (frame) {
     var handlers = {
       session: this.onSession, token: this.onToken, answer: this.onAnswer, escalated: this.onEscalated,
       agent_message: this.onAgent, ticket: this.onTicket, error: this.onError, notice: this.onNotice,
-      feedback_saved: function () {}, received: function () {}, pong: function () {}
+      feedback_saved: function () {}, received: function (f) { delete this.pending[f.client_id]; }, pong: function () {}
     };
     (handlers[frame.type] || function () {}).call(this, frame);
   };
@@ -269,7 +349,9 @@
     if (fresh || !this.log.childNodes.length) {
       this.log.textContent = "";
       this.add("bot", frame.widget.greeting);
+      this.restoring = true;
       frame.messages.forEach(function (m) { self.show(m); });
+      this.restoring = false;
     }
     var pending = this.outbox; this.outbox = [];
     pending.forEach(function (f) { self.send(f); });
@@ -277,14 +359,23 @@
 
   Widget.prototype.show = function (m) {
     if (m.role === "bot") { this.onAnswer(m); return; }
-    this.add(m.role, m.text, m.agent);
+    this.add(m.role, m.text, m.agent, m.created_at);
   };
 
-  Widget.prototype.add = function (role, text, who) {
+  // When a message was written, in the widget's language (Intl); restored messages without a time get none.
+  Widget.prototype.stamp = function (node, iso) {
+    var date = iso ? new Date(iso) : (this.restoring ? null : new Date());
+    if (!date || isNaN(date.getTime())) return;
+    node.appendChild(el("time", { class: "time", datetime: date.toISOString(), title: fullDate(date),
+      text: timeLabel(date) }));
+  };
+
+  Widget.prototype.add = function (role, text, who, created) {
     var bubble = el("div", { class: "msg " + role });
-    if (role === "agent") bubble.appendChild(el("span", { class: "who", text: (who || "Agent") + " · Support agent" }));
+    if (role === "agent") bubble.appendChild(el("span", { class: "who", text: (who || t("Agent")) + " · " + t("Support agent") }));
     if (role === "bot" || role === "agent") bubble.appendChild(renderMarkdown(text, []));
     else bubble.appendChild(document.createTextNode(text));
+    if (role === "visitor" || role === "agent") this.stamp(bubble, created);
     this.log.appendChild(bubble);
     this.log.scrollTop = this.log.scrollHeight;
     return bubble;
@@ -297,7 +388,10 @@
       bubble.appendChild(el("span", { class: "stream" }));
       this.log.appendChild(bubble);
     }
-    bubble.querySelector(".stream").textContent += frame.text;
+    var stream = bubble.querySelector(".stream");
+    // "replace": words shown ahead of their sentence's check were withdrawn; this is the text to show instead.
+    if (typeof frame.replace === "string") stream.textContent = frame.replace;
+    else stream.textContent += frame.text;
     this.log.scrollTop = this.log.scrollHeight;
   };
 
@@ -310,7 +404,7 @@
     bubble.textContent = "";
     bubble.appendChild(renderMarkdown(frame.text, frame.citations));
     if (frame.citations && frame.citations.length) {
-      var list = el("ol", { class: "sources", "aria-label": "Sources" });
+      var list = el("ol", { class: "sources", "aria-label": t("Sources") });
       frame.citations.forEach(function (c) {
         var href = safeUrl(c.url);
         if (!href) return;
@@ -325,12 +419,12 @@
 
   Widget.prototype.meta = function (frame) {
     var self = this, meta = el("div", { class: "meta" });
-    var words = CONFIDENCE[frame.confidence_label];
-    if (words) meta.appendChild(el("span", { class: "badge " + frame.confidence_label, title: words[1],
-      "aria-label": "Confidence: " + words[0] + ". " + words[1], text: words[0] }));
-    var up = el("button", { class: "thumb", type: "button", "aria-label": "Helpful", title: "Helpful",
+    var words = (CONFIDENCE[frame.confidence_label] || []).map(function (w) { return t(w); });
+    if (words.length) meta.appendChild(el("span", { class: "badge " + frame.confidence_label, title: words[1],
+      "aria-label": t("Confidence: {label}. {hint}", { label: words[0], hint: words[1] }), text: words[0] }));
+    var up = el("button", { class: "thumb", type: "button", "aria-label": t("Helpful"), title: t("Helpful"),
       "aria-pressed": String(frame.rating === "up") }, [thumbIcon(false)]);
-    var down = el("button", { class: "thumb", type: "button", "aria-label": "Not helpful", title: "Not helpful",
+    var down = el("button", { class: "thumb", type: "button", "aria-label": t("Not helpful"), title: t("Not helpful"),
       "aria-pressed": String(frame.rating === "down") }, [thumbIcon(true)]);
     up.addEventListener("click", function () {
       up.setAttribute("aria-pressed", "true"); down.setAttribute("aria-pressed", "false");
@@ -343,22 +437,24 @@
     });
     meta.appendChild(up);
     meta.appendChild(down);
-    if (frame.escalation_offered) meta.appendChild(el("button", { class: "thumb", type: "button", text: "Talk to a human",
+    if (frame.escalation_offered) meta.appendChild(el("button", { class: "thumb", type: "button", text: t("Talk to a human"),
       onclick: function () { self.send({ type: "escalate" }); } }));
+    this.stamp(meta, frame.created_at);
     return meta;
   };
 
   Widget.prototype.reasonForm = function (messageId) {
     var self = this;
-    var select = el("select", { "aria-label": "What was wrong?" }, REASONS.map(function (r) {
-      return el("option", { value: r[0], text: r[1] });
+    var select = el("select", { "aria-label": t("What was wrong?") }, REASONS.map(function (r) {
+      return el("option", { value: r[0], text: t(r[1]) });
     }));
-    var comment = el("input", { type: "text", "aria-label": "Comment (optional)", placeholder: "Comment (optional)", maxlength: "500" });
-    var form = el("form", { class: "reason" }, [select, comment, el("button", { type: "submit", text: "Send feedback" })]);
+    var comment = el("input", { type: "text", "aria-label": t("Comment (optional)"), placeholder: t("Comment (optional)"),
+      maxlength: "500" });
+    var form = el("form", { class: "reason" }, [select, comment, el("button", { type: "submit", text: t("Send feedback") })]);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       self.send({ type: "feedback", message_id: messageId, rating: "down", reason: select.value, comment: comment.value });
-      form.replaceWith(el("span", { class: "notice", text: "Thanks for the feedback." }));
+      form.replaceWith(el("span", { class: "notice", text: t("Thanks for the feedback.") }));
     });
     return form;
   };
@@ -367,8 +463,9 @@
     var self = this;
     this.add("system", frame.detail).classList.add("escalation");
     if (frame.agents_online) return;
-    var email = el("input", { type: "email", "aria-label": "Your email", placeholder: "you@example.com", required: "" });
-    var form = el("form", { class: "contact" }, [email, el("button", { type: "submit", text: "Send" })]);
+    var email = el("input", { type: "email", "aria-label": t("Your email"), placeholder: t("you@example.com"),
+      required: "" });
+    var form = el("form", { class: "contact" }, [email, el("button", { type: "submit", text: t("Send") })]);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
       self.send({ type: "contact", email: email.value });
@@ -380,7 +477,7 @@
 
   Widget.prototype.onTicket = function (frame) {
     if (this.contactForm) this.contactForm.remove();
-    this.add("system", "Thanks — we'll email you. Your ticket reference is " + frame.reference + ".");
+    this.add("system", t("Thanks — we'll email you. Your ticket reference is {reference}.", { reference: frame.reference }));
   };
 
   Widget.prototype.onAgent = function (frame) { this.add("agent", frame.text, frame.agent); };
@@ -388,7 +485,15 @@
   Widget.prototype.onNotice = function (frame) { this.add("system", frame.text); };
 
   Widget.prototype.onError = function (frame) {
-    this.log.appendChild(el("div", { class: "notice", role: "alert", text: frame.detail || "Something went wrong." }));
+    if (frame.code === "rate_limited") this.retryAfter = frame.retry_after;
+    // Refused before it was stored (a rate limit, or stored === false): the text goes back into the input.
+    var refused = (frame.code === "rate_limited" || frame.stored === false) && this.pending[frame.client_id];
+    if (refused) {
+      delete this.pending[frame.client_id];
+      refused.bubble.remove();
+      this.input.value = refused.text + (this.input.value ? "\n" + this.input.value : "");
+    }
+    this.log.appendChild(el("div", { class: "notice", role: "alert", text: ERRORS[frame.code] ? t(ERRORS[frame.code]) : (frame.detail || t("Something went wrong.")) }));
   };
 
   function start() { window.Supportbot = new Widget(); }

@@ -11,13 +11,18 @@
     accent: "#3558e6", good: "#1e8e3e", bad: "#d93025", warn: "#f29900", grey: "#80868b", violet: "#9334e6",
     teal: "#12b5cb"
   };
+  // Dates and numbers in the console's language (<html lang>), not the browser's.
+  var LANG = document.documentElement.lang || undefined;
+  var PERCENT = new Intl.NumberFormat(LANG, { style: "percent", maximumFractionDigits: 1 });
+  function percentTick(v) { return PERCENT.format(v / 100); }
+  Chart.defaults.locale = LANG;
   var PALETTE = [COLORS.accent, COLORS.bad, COLORS.warn, COLORS.good, COLORS.violet, COLORS.teal, COLORS.grey];
   Chart.defaults.color = style.getPropertyValue("--muted").trim() || "#5b6470";
   Chart.defaults.borderColor = style.getPropertyValue("--border").trim() || "#d8dde3";
   Chart.defaults.maintainAspectRatio = false;
 
   function percent(values) { return values.map(function (v) { return v === null ? null : Math.round(v * 1000) / 10; }); }
-  function days() { return data.days.map(function (d) { return new Date(d + "T00:00:00").toLocaleDateString([], { month: "short", day: "numeric" }); }); }
+  function days() { return data.days.map(function (d) { return new Date(d + "T00:00:00").toLocaleDateString(LANG, { month: "short", day: "numeric" }); }); }
   function line(label, values, color, extra) {
     return Object.assign({ label: label, data: values, borderColor: color, backgroundColor: color, tension: 0.25,
       spanGaps: true, pointRadius: 2 }, extra || {});
@@ -29,7 +34,7 @@
     var canvas = document.getElementById(id);
     if (canvas) new Chart(canvas, config);
   }
-  var percentAxis = { y: { min: 0, max: 100, ticks: { callback: function (v) { return v + "%"; } } } };
+  var percentAxis = { y: { min: 0, max: 100, ticks: { callback: percentTick } } };
 
   draw("chart-conversations", {
     type: "bar",
@@ -64,7 +69,7 @@
     ] },
     options: { scales: {
       y: { beginAtZero: true, ticks: { precision: 0 } },
-      ratio: { position: "right", min: 0, max: 100, grid: { drawOnChartArea: false }, ticks: { callback: function (v) { return v + "%"; } } }
+      ratio: { position: "right", min: 0, max: 100, grid: { drawOnChartArea: false }, ticks: { callback: percentTick } }
     } }
   });
   draw("chart-confidence", {

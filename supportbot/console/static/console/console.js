@@ -106,7 +106,7 @@
 
   function formatTime(iso) {
     var date = new Date(iso);
-    return isNaN(date) ? "" : date.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+    return isNaN(date) ? "" : date.toLocaleString(document.documentElement.lang || undefined, { dateStyle: "short", timeStyle: "short" });
   }
 
   var STATUS = { open: gettext("Open"), escalated: gettext("Escalated"), closed: gettext("Closed") };
@@ -133,7 +133,8 @@
 
   function confidencePill(label, value) {
     if (!label) return null;
-    var text = (CONFIDENCE[label] || label) + (typeof value === "number" ? " " + value.toFixed(2) : "");
+    var text = (CONFIDENCE[label] || label) + (typeof value === "number" ? " " + value.toLocaleString(document.documentElement.lang || undefined,
+      { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : "");
     return el("span", { class: "pill " + label, title: gettext("Confidence"), text: text });
   }
 
