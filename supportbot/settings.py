@@ -111,7 +111,7 @@ DATABASE_URL = env_str("DATABASE_URL")
 # Postgres refused new clients (200 widgets asking for session tokens at once did it). The pool bounds a
 # process's connections and makes taking one cheap; a request waits up to DATABASE_POOL_TIMEOUT_SECONDS for one.
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
-DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 20.0)
+DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 10.0)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
 else:

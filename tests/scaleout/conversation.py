@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tests.scaleout.clients import Peer, agent_connect, visitor_connect
@@ -57,3 +60,16 @@ async def conversation_start(visitor_ws: str, agent_ws: str, *, session_key: str
     notice = await peer.expect("notice")
     assert "joined" in notice["text"]
     return LiveConversation(visitor=peer, agent=agent, conversation_id=conversation_id)
+
+
+def in_own_loop(test):
+    """Run an async test on an event loop of its own, in a thread. These tests only drive real servers from the
+    outside, and a browser test earlier in the session can leave Playwright's loop marked as running in the
+    main thread, where pytest-asyncio would refuse to start another."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, test(*args, **kwargs)).result()
+
+    return run

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.scaleout.cluster import App, app_environment, app_setup, free_port
-from tests.scaleout.conversation import conversation_start
+from tests.scaleout.conversation import conversation_start, in_own_loop
 
 
 @pytest.fixture
@@ -23,12 +23,16 @@ def own_postgres(tmp_path):
     server.stop()
 
 
+@in_own_loop
 async def test_a_postgres_restart_mid_conversation_loses_no_acknowledged_message(cluster, own_postgres, tmp_path):
     # given a server on its own Postgres, and a live conversation on it
     socket_dir = own_postgres.get_postmaster_info().socket_dir
     url = f"postgresql://postgres@{quote(str(socket_dir), safe='')}/postgres"
     app = App(
-        env=app_environment(folder=tmp_path, database_url=url, redis_url=cluster.redis.url),
+        # A frame during the outage waits this long for a database connection before its error frame.
+        env=app_environment(
+            folder=tmp_path, database_url=url, redis_url=cluster.redis.url, DATABASE_POOL_TIMEOUT_SECONDS="5"
+        ),
         folder=tmp_path,
         dsn=f"host={socket_dir} user=postgres dbname=postgres",
     )

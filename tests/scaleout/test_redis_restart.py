@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 from tests.scaleout.clients import Console, help_articles
-from tests.scaleout.conversation import conversation_start
+from tests.scaleout.conversation import conversation_start, in_own_loop
 
 
+@in_own_loop
 async def test_after_a_redis_restart_messages_flow_between_a_and_b_and_the_worker_takes_jobs(cluster):
     # given a live conversation: visitor on A, agent on B
     live = await conversation_start(cluster.a.ws, cluster.b.ws, session_key=cluster.session_key, visitor="visitor-d-1")

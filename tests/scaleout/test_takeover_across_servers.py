@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tests.scaleout.conversation import ASK_FOR_HUMAN, conversation_start
+from tests.scaleout.conversation import ASK_FOR_HUMAN, conversation_start, in_own_loop
 
 
+@in_own_loop
 async def test_agent_on_b_takes_over_a_visitor_on_a_and_both_directions_flow(cluster):
     # given a visitor whose widget is connected to A, and an agent whose console is connected to B
     live = await conversation_start(cluster.a.ws, cluster.b.ws, session_key=cluster.session_key, visitor="visitor-a-1")
