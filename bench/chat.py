@@ -886,6 +886,9 @@ def server_stop(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
 
 
+TOKEN_RETRIES = [0]  # token requests the client had to repeat, over the whole run
+
+
 async def _session_token(url: str, *, origin: str, visitor: str) -> str:
     """What the widget does before every connect: a session token for its key, page origin and visitor."""
     from urllib.parse import parse_qs, urlsplit
@@ -893,8 +896,20 @@ async def _session_token(url: str, *, origin: str, visitor: str) -> str:
     parts = urlsplit(url)
     key = parse_qs(parts.query)["key"][0]
     endpoint = f"http://{parts.netloc}/api/widget/session"
-    async with httpx.AsyncClient(timeout=60) as client:
-        response = await client.post(endpoint, json={"key": key, "visitor": visitor}, headers={"Origin": origin})
+    # Like the widget, which reconnects with backoff when it could not get a token (a refused or reset
+    # connection when hundreds of visitors arrive at once); an HTTP error status is not retried.
+    for attempt in range(4):
+        try:
+            async with httpx.AsyncClient(timeout=60) as client:
+                response = await client.post(
+                    endpoint, json={"key": key, "visitor": visitor}, headers={"Origin": origin}
+                )
+            break
+        except httpx.TransportError:
+            if attempt == 3:
+                raise
+            TOKEN_RETRIES[0] += 1
+            await asyncio.sleep(2**attempt)
     response.raise_for_status()
     return response.json()["token"]
 

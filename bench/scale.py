@@ -201,9 +201,12 @@ def run_load(args, servers: int, data_dir: Path, database_url: str, redis_url: s
         for process, _, _ in started:
             chat.server_stop(process)
     by_role, stored_ids, timings = stored_for(prefix)
+    # Follow-ups that were condensed (the fake saw the condensing call): their model wait includes that call.
+    condensed = {t.get("question") for t in fake.timings[fake_since:] if t.get("kind") == "condense"}
     summary = chat._websocket_summary(args, records, clock, by_role, stored_ids, timings, phase_cpu, lateness,
-                                      alive, started[0][2])  # fmt: skip
+                                      alive, started[0][2], condensed)  # fmt: skip
     summary["servers"] = servers
+    summary["token_request_retries"], chat.TOKEN_RETRIES[0] = chat.TOKEN_RETRIES[0], 0
     summary["messages_per_s"] = round(
         (summary["answered"] * 2) / summary["wall_s_from_first_question"], 2
     )  # a question in, an answer out
