@@ -856,7 +856,12 @@ def server_start(data_dir: Path, database_url: str, fake) -> tuple[subprocess.Po
         "CHAT_RATE_IP_MESSAGES_PER_MINUTE": "0",
         "CHAT_RATE_IP_CONVERSATIONS_PER_HOUR": "0",
     }
-    log_path = data_dir / "server.log"
+    process, log_path = daphne_start(env, port, data_dir / "server.log", timeout=60)
+    return process, port, log_path
+
+
+def daphne_start(env: dict, port: int, log_path: Path, *, timeout: float) -> tuple[subprocess.Popen, Path]:
+    """A daphne process on `port` with `env`, once its /healthz answers."""
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "supportbot.asgi:application"],
         cwd=ROOT,
@@ -864,13 +869,13 @@ def server_start(data_dir: Path, database_url: str, fake) -> tuple[subprocess.Po
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("the server exited:\n" + log_path.read_text())
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return process, port, log_path
+                return process, log_path
         except httpx.HTTPError:
             time.sleep(0.3)
     process.kill()

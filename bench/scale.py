@@ -90,7 +90,6 @@ def redis_start(data_dir: Path) -> tuple[subprocess.Popen, str]:
 
 def server_start(data_dir: Path, database_url: str, redis_url: str, fake) -> tuple[subprocess.Popen, int, Path]:
     """One daphne as bench/chat.py starts it (same environment), plus REDIS_URL and a secret shared by all."""
-    import httpx
 
     port = chat._free_port()
     env = {
@@ -108,25 +107,8 @@ def server_start(data_dir: Path, database_url: str, redis_url: str, fake) -> tup
         "CHAT_RATE_IP_MESSAGES_PER_MINUTE": "0",
         "CHAT_RATE_IP_CONVERSATIONS_PER_HOUR": "0",
     }
-    log_path = data_dir / f"server-{port}.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "supportbot.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log_path.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("the server exited:\n" + log_path.read_text())
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return process, port, log_path
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError("the server did not come up:\n" + log_path.read_text())
+    process, log_path = chat.daphne_start(env, port, data_dir / f"server-{port}.log", timeout=90)
+    return process, port, log_path
 
 
 def conversation_urls(ports: list[int], prefix: str, count: int) -> list[str]:

@@ -12,6 +12,7 @@ from kb.retrieval import MODES
 from supportbot.chat.models import Widget
 from supportbot.console import throttling
 from supportbot.console.access import is_console_agent
+from supportbot.console.services import WIDGET_FIELDS
 
 
 class ConsoleLoginForm(AuthenticationForm):
@@ -112,17 +113,7 @@ class WidgetForm(forms.ModelForm):
 
     class Meta:
         model = Widget
-        fields = (
-            "name",
-            "title",
-            "greeting",
-            "accent_color",
-            "allowed_origins",
-            "pii_policy",
-            "allowed_topics",
-            "banned_words",
-            "competitor_names",
-        )
+        fields = WIDGET_FIELDS
         labels = {
             "name": _("Name"),
             "title": _("Title"),
