@@ -65,14 +65,12 @@ def postgres_allow_connections(data_dir: Path, limit: int) -> None:
     servers' chat thread pools hold more; docs/benchmarks.md notes what this means for a deployment."""
     from django.db import connection
 
-    from supportbot.embedded_postgres import _started
+    from supportbot.embedded_postgres import restart
 
     with connection.cursor() as cursor:
         cursor.execute(f"ALTER SYSTEM SET max_connections = {int(limit)}")
     connection.close()
-    server = _started[str(data_dir / "postgres")]
-    server.stop()
-    server.ensure_postgres_running()
+    restart(data_dir)
 
 
 def redis_start(data_dir: Path) -> tuple[subprocess.Popen, str]:
@@ -106,6 +104,9 @@ def server_start(data_dir: Path, database_url: str, redis_url: str, fake) -> tup
         # Every simulated visitor comes from 127.0.0.1: the per-address limits would stop the load itself.
         "CHAT_RATE_IP_MESSAGES_PER_MINUTE": "0",
         "CHAT_RATE_IP_CONVERSATIONS_PER_HOUR": "0",
+        # ... and so would the session-token limit and the address's share of the token budget.
+        "CHAT_RATE_IP_SESSIONS_PER_MINUTE": "0",
+        "CHAT_ADDRESS_BUDGET_SHARE": "1",
     }
     process, log_path = chat.daphne_start(env, port, data_dir / f"server-{port}.log", timeout=90)
     return process, port, log_path

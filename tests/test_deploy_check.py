@@ -21,12 +21,16 @@ def _database_url() -> str:
     return f"postgresql://{quote(db['USER'])}:@/{db['NAME']}?host={quote(db['HOST'], safe='/')}"
 
 
-def _check_deploy(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+def _check_deploy(tmp_path: Path, _fail_level: str = "WARNING", **env: str) -> subprocess.CompletedProcess:
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o700)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REDIS_", "METRICS_", "LOG_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "REDIS_", "METRICS_", "LOG_", "TRUSTED_PROXIES"))
+    }
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", _fail_level],
         cwd=ROOT,
         env={**base, "SUPPORTBOT_DATA_DIR": str(data_dir), "DATABASE_URL": _database_url(), **env},
         capture_output=True,
@@ -42,6 +46,8 @@ PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "support.example.com",
     "DJANGO_CSRF_TRUSTED_ORIGINS": "https://support.example.com",
     "DJANGO_BEHIND_PROXY": "true",
+    "TRUSTED_PROXIES": "10.0.0.0/8",
+    "METRICS_TOKEN": secrets.token_urlsafe(32),
 }
 
 
@@ -62,6 +68,8 @@ def test_production_settings_pass_the_deploy_check_without_warnings(tmp_path):
         ),
         pytest.param({"DJANGO_SECRET_KEY": "short"}, ["security.W009"], id="weak-secret-key"),
         pytest.param({"DJANGO_DEBUG": "true"}, ["security.W018"], id="debug-on"),
+        pytest.param({"METRICS_TOKEN": ""}, ["supportbot.E001"], id="metrics-open"),
+        pytest.param({"TRUSTED_PROXIES": ""}, ["supportbot.W002"], id="proxy-not-trusted"),
     ],
 )
 def test_the_deploy_check_catches_what_production_must_not_have(tmp_path, change, warnings):
@@ -72,3 +80,10 @@ def test_the_deploy_check_catches_what_production_must_not_have(tmp_path, change
     assert done.returncode != 0
     for warning in warnings:
         assert warning in done.stdout + done.stderr
+
+
+def test_secure_mode_without_a_metrics_token_fails_the_check_at_its_default_level(tmp_path):
+    env = {k: v for k, v in PRODUCTION.items() if k != "METRICS_TOKEN"}
+    done = _check_deploy(tmp_path, **env, _fail_level="ERROR")
+    assert done.returncode != 0
+    assert "supportbot.E001" in done.stderr + done.stdout
