@@ -855,6 +855,9 @@ def server_start(data_dir: Path, database_url: str, fake) -> tuple[subprocess.Po
         # Every simulated visitor comes from 127.0.0.1: the per-address limits would stop the load itself.
         "CHAT_RATE_IP_MESSAGES_PER_MINUTE": "0",
         "CHAT_RATE_IP_CONVERSATIONS_PER_HOUR": "0",
+        # ... and so would the session-token limit and the address's share of the token budget.
+        "CHAT_RATE_IP_SESSIONS_PER_MINUTE": "0",
+        "CHAT_ADDRESS_BUDGET_SHARE": "1",
     }
     process, log_path = daphne_start(env, port, data_dir / "server.log", timeout=60)
     return process, port, log_path
@@ -894,8 +897,9 @@ def server_stop(process: subprocess.Popen) -> None:
 TOKEN_RETRIES = [0]  # token requests the client had to repeat, over the whole run
 
 
-async def _session_token(url: str, *, origin: str, visitor: str) -> str:
-    """What the widget does before every connect: a session token for its key, page origin and visitor."""
+async def _session_token(url: str, *, origin: str) -> tuple[str, str]:
+    """What the widget does on a first visit: a session token for its key and page origin; the visitor id the
+    server issues with it, and the token."""
     from urllib.parse import parse_qs, urlsplit
 
     parts = urlsplit(url)
@@ -906,9 +910,7 @@ async def _session_token(url: str, *, origin: str, visitor: str) -> str:
     for attempt in range(4):
         try:
             async with httpx.AsyncClient(timeout=60) as client:
-                response = await client.post(
-                    endpoint, json={"key": key, "visitor": visitor}, headers={"Origin": origin}
-                )
+                response = await client.post(endpoint, json={"key": key}, headers={"Origin": origin})
             break
         except httpx.TransportError:
             if attempt == 3:
@@ -916,7 +918,7 @@ async def _session_token(url: str, *, origin: str, visitor: str) -> str:
             TOKEN_RETRIES[0] += 1
             await asyncio.sleep(2**attempt)
     response.raise_for_status()
-    return response.json()["token"]
+    return response.json()["visitor_id"], response.json()["token"]
 
 
 async def _conversation(
@@ -929,8 +931,7 @@ async def _conversation(
     await asyncio.sleep(rng.uniform(0, args.connect_ramp))
     try:
         started = time.perf_counter()
-        visitor = f"bench-visitor-{index:05d}"
-        token = await _session_token(url, origin=origin, visitor=visitor)
+        visitor, token = await _session_token(url, origin=origin)
         async with connect(
             f"{url}&visitor={visitor}&token={token}",
             origin=origin,

@@ -1196,7 +1196,8 @@ def main() -> None:
     log("\n--- ingestion ---")
     before = chunk_count()
     phase = meter.snapshot()
-    ingestion = measure_ingestion(data_dir / "ingest-docs", corpus, args.ingest_docs, args.seed + 1, gate)
+    # Under uploads/: ingestion refuses the rest of the data directory (kb.targets, issue #13).
+    ingestion = measure_ingestion(data_dir / "uploads" / "ingest-docs", corpus, args.ingest_docs, args.seed + 1, gate)
     disturbance["ingestion"] = ingestion["other_processes_cpu_share"] = meter.others_share(phase)
     ingestion["kb_chunks_before"] = before
     texts = ingestion.pop("_texts")

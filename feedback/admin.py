@@ -19,6 +19,7 @@ from feedback.models import (
     ReviewItem,
 )
 from feedback.review import review_queue
+from supportbot.console.access import is_console_admin
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -62,14 +63,14 @@ class CorrectionForm(forms.ModelForm):
         return data
 
 
-@admin.action(description="Approve and publish as an FAQ document")
+@admin.action(description="Approve and publish as an FAQ document", permissions=["publish"])
 def approve(modeladmin, request, queryset) -> None:
     for correction in queryset:
         services.correction_approve(correction_id=correction.pk, approver=request.user)
     messages.success(request, f"Approved {queryset.count()} correction(s); their FAQ pages are being ingested.")
 
 
-@admin.action(description="Reject (and remove any FAQ document)")
+@admin.action(description="Reject (and remove any FAQ document)", permissions=["publish"])
 def reject(modeladmin, request, queryset) -> None:
     for correction in queryset:
         services.correction_reject(correction_id=correction.pk)
@@ -84,6 +85,10 @@ class CorrectionAdmin(admin.ModelAdmin):
     search_fields = ("text", "message__text", "message__reply_to__text")
     raw_id_fields = ("message",)
     actions = [approve, reject]
+
+    def has_publish_permission(self, request) -> bool:
+        # Publishing into the public knowledge base is for support admins, as in the console (views/review.py).
+        return is_console_admin(request.user)
 
     @admin.display(description="question")
     def question(self, obj: Correction) -> str:
@@ -141,6 +146,10 @@ class ExportJobAdmin(admin.ModelAdmin):
         if obj.status != ExportJob.Status.SUCCEEDED:
             return "—"
         return format_html('<a href="{}">download</a>', reverse("feedback:export-download", args=[obj.pk]))
+
+    def has_add_permission(self, request) -> bool:
+        # Exports hold every visitor's words: support admins only, as in the console and the download view.
+        return is_console_admin(request.user) and super().has_add_permission(request)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -31,6 +31,7 @@ from feedback.datasets import ExportFilters, FeedbackRow, feedback_rows
 from feedback.implicit import implicit_signals_collect
 from feedback.models import ExportJob
 from kb.extraction import FORMAT_BY_SUFFIX
+from kb.public_links import document_page
 from supportbot.chat import prompts
 
 FORMATS = tuple(ExportJob.Format.values)
@@ -111,35 +112,53 @@ def _jsonl_writer(out: TextIO, line: Callable[[FeedbackRow], dict]) -> Callable[
     return write
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP "CSV injection"): a visitor's
+# comment =HYPERLINK("http://evil.example","x") would become a live link, or worse, in a reviewer's sheet. The
+# full-width forms are listed too because some spreadsheets normalise them to the ASCII ones.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell that a spreadsheet shows and never runs: text starting like a formula gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def _csv_writer(out: TextIO) -> Callable[[FeedbackRow], None]:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
 
     def write(row: FeedbackRow) -> None:
+        # Every cell, not just the comment: questions, answers, titles and agents' replies are all text that a
+        # visitor or a fetched page wrote.
         writer.writerow(
             [
-                row.answer_id,
-                row.conversation_id,
-                row.visitor,
-                row.widget,
-                row.created_at.isoformat(),
-                row.question,
-                row.condensed_question,
-                row.answer,
-                row.rating or "",
-                row.reason,
-                row.comment,
-                row.correction,
-                "yes" if row.good else "",
-                row.agent_reply,
-                " ".join(row.signals),
-                " ".join(dict.fromkeys(_without_fragment(c.get("url", "")) for c in row.citations)),
-                "" if row.confidence is None else row.confidence,
-                row.confidence_label,
-                row.model,
-                row.prompt_version,
-                json.dumps(row.retrieved, ensure_ascii=False),
-                json.dumps(row.guard_results, ensure_ascii=False),
+                csv_cell(value)
+                for value in [
+                    row.answer_id,
+                    row.conversation_id,
+                    row.visitor,
+                    row.widget,
+                    row.created_at.isoformat(),
+                    row.question,
+                    row.condensed_question,
+                    row.answer,
+                    row.rating or "",
+                    row.reason,
+                    row.comment,
+                    row.correction,
+                    "yes" if row.good else "",
+                    row.agent_reply,
+                    " ".join(row.signals),
+                    " ".join(dict.fromkeys(_without_fragment(c.get("url", "")) for c in row.citations)),
+                    "" if row.confidence is None else row.confidence,
+                    row.confidence_label,
+                    row.model,
+                    row.prompt_version,
+                    json.dumps(row.retrieved, ensure_ascii=False),
+                    json.dumps(row.guard_results, ensure_ascii=False),
+                ]
             ]
         )
 
@@ -236,7 +255,13 @@ def source_doc(row: FeedbackRow) -> str:
         return row.correction_url
     if not row.citations:
         return ""
-    link = _without_fragment(min(row.citations, key=lambda c: c.get("n", 0)).get("url", ""))
+    top = min(row.citations, key=lambda c: c.get("n", 0))
+    link = _without_fragment(top.get("url", ""))
+    cited = next((c for c in row.contexts if c.chunk_id == top.get("chunk_id")), None)
+    if cited and cited.source and link == document_page(cited.document_id):
+        # Visitors were shown Supportbot's page of a document without a public URL (kb/public_links.py); the
+        # evaluator matches the file it was read from, which also outlives re-ingestion (a new document id).
+        link = cited.source
     if link.startswith(("http://", "https://")):
         path = urlsplit(link).path
         return path if path.strip("/") else link

@@ -1,17 +1,24 @@
 """Writes of the feedback loop: visitors' ratings, agents' corrections and good examples.
 
-Ratings are upserts keyed on (answer, visitor), so a retried frame or request is stored once. A down-rated
-answer leaves the semantic cache at once, so it is never served again. An approved correction is published
-as an FAQ document of the knowledge base (feedback/faq.py) after the approval commits.
+Ratings are upserts keyed on (answer, visitor), so a retried frame or request is stored once; a rating's comment
+is stored with personal data redacted, like the visitor's messages. A down-rated answer leaves the semantic cache
+at once, so it is never served again. An approved correction is published as an FAQ document of the knowledge
+base (feedback/faq.py) after the approval commits.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from feedback.models import Correction, GoodExample, Rating
+from supportbot.pii import PLACEHOLDERS, pii_find
+
+if TYPE_CHECKING:
+    from supportbot.chat.models import Widget
 
 MAX_COMMENT_CHARS = 2000
 MAX_CORRECTION_CHARS = 8000
@@ -34,18 +41,36 @@ def feedback_record(
         raise FeedbackError("invalid_rating", 'rating must be "up" or "down"')
     if reason and reason not in Rating.Reason.values:
         raise FeedbackError("invalid_reason", f"reason must be one of {', '.join(Rating.Reason.values)}")
-    message = Message.objects.filter(pk=message_id, conversation_id=conversation_id, role=Message.Role.BOT).first()
+    answers = Message.objects.filter(pk=message_id, conversation_id=conversation_id, role=Message.Role.BOT)
+    message = answers.select_related("conversation__widget").first()
     if message is None:
         raise FeedbackError("unknown_message", "no answer with that id in this conversation")
     with transaction.atomic():
         record, _ = Rating.objects.update_or_create(
             message=message,
             visitor_id=visitor_id,
-            defaults={"value": rating, "reason": reason, "comment": comment[:MAX_COMMENT_CHARS]},
+            defaults={
+                "value": rating,
+                "reason": reason,
+                "comment": comment_redact(comment, widget=message.conversation.widget),
+            },
         )
         if rating == Rating.Value.DOWN:
             _cache_forget(message)
     return record
+
+
+def comment_redact(comment: str, *, widget: Widget) -> str:
+    """A visitor's comment as it may be stored: secrets always out, other personal data (emails, phone and card
+    numbers...) out unless the widget keeps personal data, the same rule as their messages (guards/input_guard.py).
+    The comment reaches the console, the review queue and exports, none of which need a visitor's card number."""
+    # Redacted before the cut, with a margin, so a number split by the cut is still recognised and removed whole.
+    text = comment[: MAX_COMMENT_CHARS + 64]
+    keep_personal = widget.pii_policy == "keep"
+    findings = [f for f in pii_find(text) if not keep_personal or f.kind == "SECRET"]
+    for finding in reversed(findings):
+        text = text[: finding.start] + PLACEHOLDERS[finding.kind] + text[finding.end :]
+    return text[:MAX_COMMENT_CHARS]
 
 
 def _cache_forget(message) -> None:

@@ -7,5 +7,6 @@ urlpatterns = [
     path("api/feedback", views.feedback_api, name="api"),
     path("feedback/analytics.json", views.analytics_json, name="analytics"),
     path("feedback/exports/<int:job_id>/download", views.export_download, name="export-download"),
-    path("help/faq/<int:correction_id>/", views.faq_page, name="faq-page"),
+    # An approved correction's page, /help/faq/<id>/, is served by kb's help pages (kb/urls.py), like any document
+    # whose front matter gives a /help/ URL: one view, so quarantine and language apply to FAQ pages too.
 ]

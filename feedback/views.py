@@ -6,9 +6,8 @@ from functools import wraps
 from pathlib import Path
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -16,10 +15,10 @@ from feedback.analytics import feedback_analytics
 from feedback.datasets import ExportFilters
 from feedback.models import ExportJob
 from feedback.services import FeedbackError, feedback_record
-from kb.models import Document
-from kb.rendering import render_document
+from supportbot.access_rules import AGENT, WIDGET, access
 from supportbot.chat.models import Conversation
 from supportbot.chat.services import origin_allowed, widget_for_key
+from supportbot.console.access import admin_required
 
 
 def _error(status: int, code: str, detail: str) -> JsonResponse:
@@ -34,6 +33,7 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
 
 
 @csrf_exempt
+@access(WIDGET)
 def feedback_api(request: HttpRequest) -> HttpResponse:
     """POST /api/feedback: a rating from a client other than the widget's websocket, checked like the socket."""
     origin = request.headers.get("Origin", "")
@@ -109,6 +109,7 @@ def _staff_json(view):
 
 @require_GET
 @_staff_json
+@access(AGENT)
 def analytics_json(request: HttpRequest) -> JsonResponse:
     try:
         period = ExportFilters.parse(since=request.GET.get("since", ""), until=request.GET.get("until", ""))
@@ -118,19 +119,10 @@ def analytics_json(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-@staff_member_required
+@admin_required  # exports hold every visitor's words: admins only, like the console's exports page
 def export_download(request: HttpRequest, job_id: int) -> FileResponse:
     job = get_object_or_404(ExportJob, pk=job_id, status=ExportJob.Status.SUCCEEDED)
     path = Path(job.path).resolve()
     if not path.is_relative_to((settings.DATA_DIR / "exports").resolve()) or not path.is_file():
         raise Http404("the export file is gone")
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
-
-
-@require_GET
-def faq_page(request: HttpRequest, correction_id: int) -> HttpResponse:
-    """The public page of an approved correction, so citations of it lead somewhere."""
-    document = Document.objects.filter(url=f"/help/faq/{correction_id}/").first()
-    if document is None:
-        raise Http404("No such FAQ")
-    return render(request, "kb/help_page.html", {"document": document, "body": render_document(document)})

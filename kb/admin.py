@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import transaction
 
-from kb import services, tasks
+from kb import quarantine, services, tasks
 from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source
 
 
@@ -22,9 +22,20 @@ def reingest(modeladmin, request, queryset) -> None:
     messages.success(request, f"Ingestion job {job.pk} started for {queryset.count()} document(s).")
 
 
+@admin.action(description="Scan the selected documents again for planted instructions")
+def rescan(modeladmin, request, queryset) -> None:
+    # After the scan's patterns change; a review stands when the findings come back for the same content.
+    flagged = 0
+    for document in queryset:
+        with transaction.atomic():
+            flagged += bool(quarantine.document_scan(document=document))
+    services.kb_version_bump()
+    messages.success(request, f"Scanned {queryset.count()} document(s); {flagged} with findings.")
+
+
 class ChunkInline(admin.TabularInline):
     model = Chunk
-    fields = ("position", "heading", "token_count", "text")
+    fields = ("position", "heading", "token_count", "quarantined", "text")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -36,11 +47,11 @@ class ChunkInline(admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ("title", "format", "chunk_count", "uri", "updated_at")
-    list_filter = ("format", "source")
+    list_display = ("title", "format", "chunk_count", "flag_status", "uri", "updated_at")
+    list_filter = ("flag_status", "format", "source")
     search_fields = ("title", "uri", "url")
     readonly_fields = [f.name for f in Document._meta.fields]
-    actions = [reingest]
+    actions = [reingest, rescan]
     inlines = [ChunkInline]
 
     def has_add_permission(self, request) -> bool:
@@ -49,10 +60,11 @@ class DocumentAdmin(admin.ModelAdmin):
 
 @admin.register(Chunk)
 class ChunkAdmin(ReadOnlyAdmin):
-    list_display = ("document", "position", "heading", "token_count")
+    list_display = ("document", "position", "heading", "token_count", "quarantined")
+    list_filter = ("quarantined",)
     search_fields = ("text", "document__title")
     exclude = ("embedding", "search_vector")
-    readonly_fields = ("document", "position", "heading_path", "anchor", "token_count", "text")
+    readonly_fields = ("document", "position", "heading_path", "anchor", "token_count", "quarantined", "text")
 
 
 @admin.register(IngestionJob)
@@ -67,6 +79,7 @@ class IngestionJobAdmin(ReadOnlyAdmin):
         "updated",
         "unchanged",
         "failed",
+        "flagged",
         "created_at",
     )
     list_filter = ("status", "kind")
@@ -75,6 +88,12 @@ class IngestionJobAdmin(ReadOnlyAdmin):
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
     list_display = ("location", "kind", "last_synced_at")
+    # Sources are added by ingesting (command line, console), where kb.targets decides what a target may be; a
+    # location typed here would be re-read by `sync` every hour as a local path (issue #13). Delete only.
+    readonly_fields = ("location", "kind", "last_synced_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(KnowledgeBaseState)

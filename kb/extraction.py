@@ -17,6 +17,7 @@ import yaml
 from django.conf import settings
 
 from kb.chunking import ChunkDraft, chunk_markdown, chunk_pages, chunk_text
+from kb.public_links import public_url
 
 FORMAT_BY_SUFFIX = {
     ".md": "markdown",
@@ -113,8 +114,10 @@ def _extract_markdown(text: str, *, name: str, url: str) -> Extracted:
     meta = post.metadata if isinstance(post.metadata, dict) else {}
     body = post.content
     title = str(meta.get("title") or _first_heading(body) or _title_from_name(name))
-    public_url = str(meta.get("url") or meta.get("permalink") or url)
-    return _finish("markdown", title, public_url, body, chunk_markdown(body))
+    # Front matter is the author's word: a link that is not http(s) or a path on this site (javascript:, data:)
+    # is dropped, and the document is cited by the address it came from or its page on Supportbot.
+    declared = public_url(str(meta.get("url") or meta.get("permalink") or ""))
+    return _finish("markdown", title, declared or url, body, chunk_markdown(body))
 
 
 def _extract_html(html: str, *, name: str, url: str) -> Extracted:
@@ -178,7 +181,7 @@ def _extract_pdf(data: bytes, *, name: str, url: str) -> Extracted:
 def _finish(format: str, title: str, url: str, text: str, chunks: list[ChunkDraft]) -> Extracted:
     if not chunks:
         raise ExtractionError("empty: no text left after cleaning")
-    return Extracted(format=format, title=title.strip()[:500], url=url, text=text, chunks=chunks)
+    return Extracted(format=format, title=title.strip()[:500], url=public_url(url), text=text, chunks=chunks)
 
 
 def _first_heading(markdown: str) -> str | None:

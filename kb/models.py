@@ -8,6 +8,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
+from kb.public_links import document_link
+
 
 def chunking_signature() -> str:
     """The chunking settings a document was cut with; a change means its chunks must be cut again."""
@@ -34,6 +36,15 @@ class Source(models.Model):
         return self.location
 
 
+class FlagStatus(models.TextChoices):
+    """Where a document stands after the planted-instruction scan."""
+
+    CLEAN = "clean", _("Clean")
+    QUARANTINED = "quarantined", _("Quarantined, awaiting review")
+    KEPT = "kept", _("Kept in quarantine")
+    RELEASED = "released", _("Released by an admin")
+
+
 class Document(models.Model):
     class Format(models.TextChoices):
         MARKDOWN = "markdown", _("Markdown")
@@ -56,6 +67,15 @@ class Document(models.Model):
     chunk_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # --- Planted-instruction scan (kb/injection_scan.py, kb/quarantine.py) ---
+    # Knowledge-base text is untrusted: a chunk that gives the assistant orders or asks for secrets is kept out
+    # of retrieval until an admin releases the document. A release holds for the content it was given for.
+    flag_status = models.CharField(max_length=16, choices=FlagStatus.choices, default=FlagStatus.CLEAN)
+    flagged_reasons = models.JSONField(default=list, blank=True, help_text="What the scan found, per chunk.")
+    flag_reviewed_by = models.CharField(max_length=150, blank=True)
+    flag_reviewed_at = models.DateTimeField(null=True, blank=True)
+    flag_reviewed_hash = models.CharField(max_length=64, blank=True, help_text="The content the review was for.")
+    # --- end of the planted-instruction scan ---
 
     class Meta:
         ordering = ["title"]
@@ -73,6 +93,8 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(default=0)
     embedding = VectorField(dimensions=settings.KB_EMBEDDING_DIMENSIONS)
     search_vector = SearchVectorField(null=True)
+    # The scan found planted instructions here and no admin released it: kb.search never returns it.
+    quarantined = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["document_id", "position"]
@@ -97,8 +119,8 @@ class Chunk(models.Model):
 
     @property
     def link(self) -> str:
-        base = self.document.url or self.document.uri
-        return f"{base}#{self.anchor}" if self.anchor else base
+        # What visitors see: never the document's uri, the server path an upload or local file was read from.
+        return document_link(url=self.document.url, document_id=self.document_id, anchor=self.anchor)
 
 
 class KnowledgeBaseState(models.Model):
@@ -152,6 +174,8 @@ class IngestionJob(models.Model):
     failed = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     chunks_written = models.PositiveIntegerField(default=0)
+    # Documents this job wrote that the planted-instruction scan quarantined.
+    flagged = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,5 +1,8 @@
 """Retrieval: vector (pgvector HNSW, cosine), keyword (Postgres full-text) or both fused by reciprocal rank.
 
+Chunks in quarantine (planted instructions found at ingestion and not released by an admin, kb/quarantine.py)
+are never candidates, in any mode.
+
 Hybrid search is one SQL statement: each signal takes its top candidates, a full outer join fuses them with
 RRF (score = Σ 1 / (rrf_k + rank)), and the result rows carry the rank and score from each signal so callers
 (confidence, the console playground, the evaluator) can see why a chunk ranked where it did.
@@ -16,6 +19,7 @@ from django.db import connection
 from pgvector import Vector
 
 from kb.embeddings import embed_query
+from kb.public_links import document_link
 
 MODES = ("hybrid", "vector", "keyword")
 
@@ -23,7 +27,8 @@ _VECTOR_CTE = """
 vector_hits AS (
     SELECT id, row_number() OVER (ORDER BY distance, id) AS rank, 1 - distance AS score
       FROM (SELECT id, embedding <=> %(vector)s::vector AS distance
-              FROM kb_chunk ORDER BY embedding <=> %(vector)s::vector LIMIT %(candidates)s) AS nearest
+              FROM kb_chunk WHERE NOT quarantined
+             ORDER BY embedding <=> %(vector)s::vector LIMIT %(candidates)s) AS nearest
 )"""
 
 # Keyword ranking is BM25 (k1 = 1.2, b = 0.75) over the full-text vectors: ts_rank has no notion of how rare a
@@ -36,7 +41,7 @@ _KEYWORD_CTE = """
 keyword_pool AS (
     SELECT c.id
       FROM kb_chunk AS c, selective_query AS q
-     WHERE c.search_vector @@ q.query
+     WHERE c.search_vector @@ q.query AND NOT c.quarantined
      ORDER BY ts_rank(c.search_vector, q.query, 1) DESC
      LIMIT %(rescore)s
 ),
@@ -127,8 +132,8 @@ class SearchResult:
 
     @property
     def link(self) -> str:
-        base = self.url or self.source
-        return f"{base}#{self.anchor}" if self.anchor else base
+        # What visitors see: never `source`, the server path an upload or local file was read from.
+        return document_link(url=self.url, document_id=self.document_id, anchor=self.anchor)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "heading": self.heading, "url": self.link}

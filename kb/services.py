@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import stat
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -21,11 +19,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from kb.embeddings import embedder
-from kb.extraction import Extracted, ExtractionError, check_size, extract, format_for
-from kb.fetching import Fetched, FetchError, fetch
+from kb.extraction import Extracted, ExtractionError, extract, format_for
+from kb.fetching import Fetched, FetchError, fetch, is_web_address
 from kb.language import language_detect
 from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source, chunking_signature
+from kb.quarantine import document_held, document_scan
 from kb.sources import Candidate, TargetError, expand
+from kb.targets import local_file_read, target_check
 
 logger = logging.getLogger(__name__)
 ProgressCallback = Callable[[IngestionJob], None]
@@ -111,7 +111,9 @@ def _ingest_one(job: IngestionJob, candidate: Candidate) -> None:
         setattr(job, outcome, getattr(job, outcome) + 1)
         job.processed += 1
         job.chunks_written += chunk_total
-        job.save(update_fields=["processed", "created", "updated", "unchanged", "failed", "chunks_written", "errors"])
+        job.flagged += outcome in (CREATED, UPDATED) and document_held(uri=candidate.uri)  # kb/quarantine.py
+        counts = ["processed", "created", "updated", "unchanged", "failed", "chunks_written", "errors", "flagged"]
+        job.save(update_fields=counts)
 
 
 def _ingest_outcome(job: IngestionJob, candidate: Candidate) -> tuple[str, int]:
@@ -160,21 +162,17 @@ def document_ingest(*, candidate: Candidate, force: bool = False) -> tuple[str, 
 
 
 def _load(candidate: Candidate, *, existing: Document | None) -> Fetched:
+    """The document's bytes; what its uri may be (a web address, a local path) is kb.targets' decision."""
     if candidate.prefetched is not None:
         return candidate.prefetched
-    if candidate.uri.startswith(("http://", "https://")):
+    if target_check(candidate.uri, provenance=candidate.provenance) == "web":
         return fetch(
             candidate.uri,
             etag=existing.etag if existing else "",
             last_modified=existing.last_modified if existing else "",
         )
-    path = Path(candidate.uri)
     try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ExtractionError("unreadable: not a regular file")
-        check_size(info.st_size)
-        return Fetched(url=candidate.uri, data=path.read_bytes())
+        return Fetched(url=candidate.uri, data=local_file_read(candidate.uri))
     except OSError as exc:
         raise ExtractionError(f"unreadable: {exc.strerror or exc}") from exc
 
@@ -187,7 +185,7 @@ def _content_hash(data: bytes) -> str:
 
 
 def _public_url(candidate: Candidate) -> str:
-    return candidate.uri if candidate.uri.startswith(("http://", "https://")) else ""
+    return candidate.uri if is_web_address(candidate.uri) else ""
 
 
 def embedding_text(title: str, heading_path: list[str], text: str) -> str:
@@ -235,6 +233,7 @@ def _store(candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors,
         )
         for draft, vector in zip(extracted.chunks, vectors, strict=True)
     )
+    document_scan(document=document)  # planted instructions: flag it, quarantine those chunks (kb/quarantine.py)
     _index_keywords(document.pk)
     kb_version_bump()
     return document

@@ -1,4 +1,8 @@
-"""What a target (a file, a folder, a page, a sitemap) expands to: the documents to ingest from it."""
+"""What a target (a file, a folder, a page, a sitemap) expands to: the documents to ingest from it.
+
+Job targets are named by operators (kb.targets.Provenance.OPERATOR); the pages a sitemap lists are FETCHED, and
+kb.targets refuses any of them that is not an http(s) address when it is read, each as its own document.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kb.extraction import FORMAT_BY_SUFFIX
-from kb.fetching import Fetched, FetchError, fetch, is_sitemap, is_url, sitemap_urls
+from kb.fetching import Fetched, FetchError, fetch, is_sitemap, sitemap_urls
 from kb.models import Document, Source, chunking_signature
+from kb.targets import Provenance, local_path_check, target_check
 
 
 @dataclass
 class Candidate:
-    """One document to ingest. `prefetched` holds a page already downloaded while expanding its target."""
+    """One document to ingest. `prefetched` holds a page already downloaded while expanding its target.
+
+    Unless it says otherwise, a candidate came from fetched content: a local path then is refused, not read.
+    """
 
     uri: str
     source: Source
     prefetched: Fetched | None = None
+    provenance: Provenance = Provenance.FETCHED
 
 
 class TargetError(Exception):
@@ -25,19 +34,36 @@ class TargetError(Exception):
 
 
 def expand(target: str, *, force: bool = False) -> tuple[Source, list[Candidate]]:
-    if is_url(target):
+    """The documents an operator's target (a job target, or a remembered source's location) stands for."""
+    try:
+        kind = target_check(target, provenance=Provenance.OPERATOR)
+        _remembered_kind_check(target, kind)
+    except FetchError as exc:
+        raise TargetError(f"{target}: {exc}") from exc
+    if kind == "web":
         return _expand_url(target, force=force)
     return _expand_path(target)
 
 
+def _remembered_kind_check(target: str, kind: str) -> None:
+    # A source remembered as a page or a sitemap is re-read as one, never as a local path (sync re-reads hourly).
+    remembered = Source.objects.filter(location=target).values_list("kind", flat=True).first()
+    if kind == "local" and remembered in (Source.Kind.URL, Source.Kind.SITEMAP):
+        raise FetchError(f"refused: remembered as a {remembered}, so it must be an http(s) address")
+
+
 def _expand_path(target: str) -> tuple[Source, list[Candidate]]:
-    path = Path(target).expanduser().resolve()
+    try:
+        path = local_path_check(Path(target).expanduser())
+    except FetchError as exc:
+        raise TargetError(f"{target}: {exc}") from exc
     if not path.exists():
         raise TargetError(f"{target}: no such file or folder")
     source, _ = Source.objects.get_or_create(location=str(path), defaults={"kind": Source.Kind.PATH})
     if path.is_file():
-        return source, [Candidate(str(path), source)]
-    return source, [Candidate(str(file), source) for file in sorted(_document_files(path))]
+        return source, [Candidate(str(path), source, provenance=Provenance.OPERATOR)]
+    files = sorted(_document_files(path))
+    return source, [Candidate(str(file), source, provenance=Provenance.OPERATOR) for file in files]
 
 
 def _document_files(folder: Path) -> Iterator[Path]:
@@ -59,13 +85,13 @@ def _expand_url(target: str, *, force: bool) -> tuple[Source, list[Candidate]]:
             raise TargetError(f"{target}: {exc}") from exc
         # A single page that fails is a per-document error, reported like any other.
         source, _ = Source.objects.get_or_create(location=target, defaults={"kind": Source.Kind.URL})
-        return source, [Candidate(target, source)]
+        return source, [Candidate(target, source, provenance=Provenance.OPERATOR)]
     if is_sitemap(page):
         source, _ = Source.objects.update_or_create(location=target, defaults={"kind": Source.Kind.SITEMAP})
         try:
             urls = sitemap_urls(page)
         except FetchError as exc:
             raise TargetError(f"{target}: {exc}") from exc
-        return source, [Candidate(url, source) for url in dict.fromkeys(urls)]
+        return source, [Candidate(url, source, provenance=Provenance.FETCHED) for url in dict.fromkeys(urls)]
     source, _ = Source.objects.get_or_create(location=target, defaults={"kind": Source.Kind.URL})
-    return source, [Candidate(target, source, prefetched=page)]
+    return source, [Candidate(target, source, prefetched=page, provenance=Provenance.OPERATOR)]

@@ -4,8 +4,8 @@ channels-redis raises the connection error out of `receive`, and Channels then e
 websocket on the server closes with 1011 when Redis restarts. Here `receive` waits for Redis to come back
 instead (with a growing pause, at most RECONNECT_MAX_SECONDS), so the sockets stay open and messages flow again
 once it is back. Group memberships live in Redis: they survive a restart when Redis keeps an append-only file,
-as the deployments in deploy/ configure it. Sends during the outage still fail, and the consumer turns that into
-an error frame for the client.
+as the deployments in deploy/ configure it. Sends during the outage still fail: broadcasts are logged and the
+caller carries on (supportbot/chat/services.py broadcast_async).
 """
 
 from __future__ import annotations

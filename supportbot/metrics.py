@@ -35,4 +35,8 @@ LLM_ENDPOINT_AVAILABLE = Gauge(
 GUARD_TRIPS = Counter("supportbot_guard_trips_total", "Guard interventions", ["guard", "action"])
 CACHE_LOOKUPS = Counter("supportbot_semantic_cache_lookups_total", "Semantic cache lookups", ["outcome"])
 RATE_LIMITED = Counter("supportbot_rate_limited_total", "Requests refused by a rate limit or budget", ["scope"])
+# Limits the cache could not check (Redis down): messages let through, the token budget answered offline.
+LIMITS_UNCHECKED = Counter(
+    "supportbot_limits_unchecked_total", "Limit checks the cache could not answer", ["limit", "outcome"]
+)
 QUEUE_DEPTH = Gauge("supportbot_celery_queue_depth", "Tasks waiting in the Celery queue", ["queue"])

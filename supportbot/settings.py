@@ -196,6 +196,27 @@ KB_CHUNK_TOKENS = env_int("KB_CHUNK_TOKENS", 200, minimum=16)
 KB_CHUNK_OVERLAP_TOKENS = env_int("KB_CHUNK_OVERLAP_TOKENS", 40, minimum=0)
 KB_MAX_DOCUMENT_BYTES = env_int("KB_MAX_DOCUMENT_BYTES", 20 * 1024 * 1024, minimum=1)
 KB_FETCH_TIMEOUT_SECONDS = env_float("KB_FETCH_TIMEOUT_SECONDS", 15.0)
+# --- fetch policy (issue #13): where ingestion may connect; kb/address_policy.py, docs/security.md ---
+# Public addresses only. true also allows 10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7 (an intranet help
+# centre), never loopback, link-local or reserved ones; KB_FETCH_ALLOWED_NETWORKS allows exactly what it lists
+# (CIDR or address, optionally with one port: 10.20.0.0/16, 192.168.1.5:8080, [fd00::1]:443).
+KB_FETCH_ALLOW_PRIVATE_NETWORKS = env_bool("KB_FETCH_ALLOW_PRIVATE_NETWORKS", False)
+KB_FETCH_ALLOWED_NETWORKS = env_list("KB_FETCH_ALLOWED_NETWORKS", [])
+KB_FETCH_MAX_REDIRECTS = env_int("KB_FETCH_MAX_REDIRECTS", 5, minimum=0)
+
+
+def _fetch_allowances_check(entries: list[str]) -> None:
+    from kb.address_policy import allowance_parse  # the fetcher's own parser: a bad entry fails at start-up
+
+    for entry in entries:
+        try:
+            allowance_parse(entry)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"KB_FETCH_ALLOWED_NETWORKS: {exc}") from exc
+
+
+_fetch_allowances_check(KB_FETCH_ALLOWED_NETWORKS)
+# --- end fetch policy ---
 # The Postgres parser for keyword search; Korean, Japanese and Chinese are also indexed as character bigrams.
 KB_TEXT_SEARCH_CONFIG = env_str("KB_TEXT_SEARCH_CONFIG", "english")
 KB_SEARCH_CANDIDATES = env_int("KB_SEARCH_CANDIDATES", 40, minimum=1)
@@ -205,6 +226,16 @@ KB_KEYWORD_RESCORE = env_int("KB_KEYWORD_RESCORE", 200, minimum=1)
 KB_KEYWORD_SELECTIVE_SHARE = env_float("KB_KEYWORD_SELECTIVE_SHARE", 0.01)
 KB_KEYWORD_SELECTIVE_TERMS = env_int("KB_KEYWORD_SELECTIVE_TERMS", 8, minimum=1)
 KB_SYNC_INTERVAL_MINUTES = env_int("KB_SYNC_INTERVAL_MINUTES", 60, minimum=0)
+# --- Planted instructions (issue #13): links in answers; supportbot/guards/links.py, docs/security.md ---
+# Answers link only to the hosts of the knowledge base's own documents and Supportbot's own hosts; these domains
+# (and their subdomains) are allowed too, e.g. "example.com,status.example.net".
+KB_ANSWER_LINK_DOMAINS = env_list("KB_ANSWER_LINK_DOMAINS", [])
+# --- end planted instructions ---
+# --- Public search (issue #13): GET /api/search for a widget's pages; kb/public_search.py, docs/security.md ---
+# At most this many results a request, and this many requests a minute per client address (IPv6: its /64).
+KB_PUBLIC_SEARCH_MAX_RESULTS = env_int("KB_PUBLIC_SEARCH_MAX_RESULTS", 5, minimum=1)
+KB_PUBLIC_SEARCH_PER_MINUTE = env_int("KB_PUBLIC_SEARCH_PER_MINUTE", 30, minimum=0)
+# --- end public search ---
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None
@@ -334,6 +365,21 @@ CELERY_BEAT_SCHEDULE = {
     "kb-recover-jobs": {"task": "kb.tasks.ingestion_jobs_recover_task", "schedule": 300.0},
 }
 
+# --- Unanswered questions (issue #13; supportbot/chat/recovery.py) ---------------------------------------------
+# A bot reply still unfinished this long after its answerer claimed it is taken over (its process died); longer
+# than any answer takes (LLM_TIMEOUT_SECONDS, failover and a re-ask). A reply whose connection closed mid-answer
+# is taken over at once.
+CHAT_ANSWER_GRACE_SECONDS = env_int("CHAT_ANSWER_GRACE_SECONDS", 120, minimum=1)
+# How often the sweep answers the replies left unfinished by visitors who never came back: a Celery beat task
+# with a broker, a loop in the server process without one. 0 turns the sweep off.
+CHAT_SWEEP_SECONDS = env_int("CHAT_SWEEP_SECONDS", 60, minimum=0)
+if CHAT_SWEEP_SECONDS:
+    CELERY_BEAT_SCHEDULE["chat-answers-sweep"] = {
+        "task": "supportbot.chat.tasks.answers_sweep_task",
+        "schedule": float(CHAT_SWEEP_SECONDS),
+    }
+# --- end of unanswered questions ----------------------------------------------------------------------------------
+
 # --- HTTP, static files, security ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
@@ -373,7 +419,69 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Limits: visitor identity, session-token requests, address groups, budget shares (issue #13) -------------
+# supportbot/chat/limits.py and tokens.py; docs/operations.md. Session tokens asked for per minute from one
+# address (group) and for one widget: each new visitor id costs one, so rotating ids is limited. 0 = no limit.
+CHAT_RATE_IP_SESSIONS_PER_MINUTE = env_int("CHAT_RATE_IP_SESSIONS_PER_MINUTE", 30, minimum=0)
+CHAT_RATE_WIDGET_SESSIONS_PER_MINUTE = env_int("CHAT_RATE_WIDGET_SESSIONS_PER_MINUTE", 3000, minimum=0)
+# Per-address limits count an IPv6 client by its network of this prefix: one subscriber usually holds a whole /64.
+CHAT_RATE_IPV6_PREFIX = env_int("CHAT_RATE_IPV6_PREFIX", 64, minimum=16)
+if CHAT_RATE_IPV6_PREFIX > 128:
+    raise ImproperlyConfigured("CHAT_RATE_IPV6_PREFIX must be between 16 and 128")
+# The share of a widget's daily token budget one visitor, and one address group, may spend (1 = no own cap).
+CHAT_VISITOR_BUDGET_SHARE = env_float("CHAT_VISITOR_BUDGET_SHARE", 0.1)
+CHAT_ADDRESS_BUDGET_SHARE = env_float("CHAT_ADDRESS_BUDGET_SHARE", 0.25)
+for _name in ("CHAT_VISITOR_BUDGET_SHARE", "CHAT_ADDRESS_BUDGET_SHARE"):
+    if not 0 < globals()[_name] <= 1:
+        raise ImproperlyConfigured(f"{_name} must be more than 0 and at most 1")
+# The counters have a cache of their own, so nothing else evicts them: on Redis with short timeouts (a dead
+# Redis costs a second, not a hang), else process memory that only drops expired counters until it holds this
+# many live ones (supportbot/chat/counter_cache.py). The database cache was not chosen: its incr is not atomic.
+CHAT_LIMITS_CACHE_MAX_ENTRIES = env_int("CHAT_LIMITS_CACHE_MAX_ENTRIES", 1_000_000, minimum=1000)
+if REDIS_URL:
+    CACHES["limits"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
+else:
+    CACHES["limits"] = {
+        "BACKEND": "supportbot.chat.counter_cache.CounterCache",
+        "LOCATION": "supportbot-limits",
+        "OPTIONS": {"MAX_ENTRIES": CHAT_LIMITS_CACHE_MAX_ENTRIES},
+    }
+# --- end of limits ----------------------------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
+
+# --- Content-Security-Policy on every page Supportbot renders (issue #13; django-csp; docs/security.md) ----------
+# Templates load scripts and styles from static files only (no inline <script>, <style>, on*= or style=), so a
+# script or handler injected into a page never runs. connect-src 'self' also covers the console's ws:/wss: socket
+# to the same host (CSP Level 3; tests/test_csp_browser.py checks it in chromium). Pages are never framed. The
+# Django admin needs no exception (same test). Right after SecurityMiddleware, so every response carries it.
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# --- end of Content-Security-Policy ----------------------------------------------------------------------------
+
+# --- Sign-in throttling (issue #13; supportbot/console/throttling.py, docs/security.md) ----------------------------
+# The console's and the admin's sign-in, counted by client address (TRUSTED_PROXIES decides what that is). Failures
+# within 15 minutes before further attempts are refused: for one username from one address, and from one address
+# for any username (looser: password spraying). There is deliberately no per-username limit for everyone.
+SIGNIN_FAILURES_PER_ACCOUNT = env_int("SIGNIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+SIGNIN_FAILURES_PER_ADDRESS = env_int("SIGNIN_FAILURES_PER_ADDRESS", 50, minimum=1)
+# --- end of sign-in throttling ----------------------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
 # The console, the widget and the visitor-facing texts of the bot; docs/multilingual.md says how to add one.

@@ -4,6 +4,14 @@ from django.urls import include, path
 from supportbot import views
 from supportbot.chat import views as chat_views
 from supportbot.chat import widget_strings
+from supportbot.console.forms import AdminLoginForm
+from supportbot.console.views.auth import signin_refusals_as_429
+
+# Sign-in throttling (issue #13; supportbot/console/throttling.py): /admin/login/ counts failures with the
+# console's sign-in, in the same counters, and answers a refusal with 429. Set before admin.site.urls is read,
+# which is when the admin's login URL takes the site's login view.
+admin.site.login_form = AdminLoginForm
+admin.site.login = signin_refusals_as_429(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),

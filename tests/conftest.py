@@ -14,12 +14,22 @@ from kb.models import IngestionJob
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 
+def pytest_collection_modifyitems(items: list) -> None:
+    # Browser tests last: Playwright's sync API keeps an event loop running in the main thread from its first use to
+    # the end of the session, and an asyncio test after it cannot start its own loop. Stable: order otherwise kept.
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():
     """Rate-limit counters live in Django's cache: each test starts with none, whatever the last one did."""
     from django.core.cache import cache
 
     cache.clear()
+    # limits: the rate-limit and token-budget counters have a cache of their own (CACHES["limits"]).
+    from django.core.cache import caches
+
+    caches["limits"].clear()
     yield
 
 

@@ -25,11 +25,29 @@ def cite_first_passage(messages: list[dict]) -> str:
     if "standalone question" in last:
         return last.rsplit("Last message:", 1)[-1].strip()
     system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-    match = re.search(r"\n\[1\][^\n]*\n(.+?)(?:\n\n\[2\]|\Z)", system, re.DOTALL)
+    # A passage ends at its fence (<<<end of passage 1 …>>>) or, unfenced, where passage [2] starts.
+    match = re.search(r"\n\[1\][^\n]*\n(.+?)(?:\n<<<|\n\n\[2\]|\Z)", system, re.DOTALL)
     if not match:
         return "I could not find that in the help centre."
     first = re.split(r"(?<=[.!?])\s", match.group(1).strip().replace("\n", " "), maxsplit=1)[0]
     return f"{first.rstrip('.')} [1]."
+
+
+_PASSAGE = re.compile(r"<<<passage (\d+) (\w+)>>>\n\[\d+\][^\n]*\n(.*?)\n<<<end of passage \1 \2>>>", re.DOTALL)
+
+
+def echo_context(messages: list[dict]) -> str:
+    """A model that repeats its context: every passage's text, verbatim and in order, each cited as [n]
+    (the worst case for instructions planted in the knowledge base: whatever reaches the prompt is said).
+
+    Asked to condense a follow-up, it returns the last message unchanged.
+    """
+    last = messages[-1]["content"] if messages else ""
+    if "standalone question" in last:
+        return last.rsplit("Last message:", 1)[-1].strip()
+    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
+    passages = [f"{text.strip()} [{n}]" for n, _, text in _PASSAGE.findall(system)]
+    return "\n\n".join(passages) or "I could not find that in the help centre."
 
 
 class FakeLLM:

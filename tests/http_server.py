@@ -61,6 +61,18 @@ class LocalSite:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    @property
+    def host_port(self) -> str:
+        """`127.0.0.1:PORT`, as KB_FETCH_ALLOWED_NETWORKS takes it."""
+        assert self._server is not None, "start() the site first"
+        host, port = self._server.server_address[:2]
+        return f"{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the site first"
+        return self._server.server_address[1]
+
     def url(self, path: str) -> str:
         return self.base_url + (path if path.startswith("/") else f"/{path}")
 
@@ -94,6 +106,11 @@ class LocalSite:
         """The headers (names in lower case) of every request for `path` so far, oldest first."""
         with self._lock:
             return [dict(headers) for headers in self._seen.get(path, [])]
+
+    def requested_paths(self) -> list[str]:
+        """Every path asked for so far (each once), whatever the route."""
+        with self._lock:
+            return list(self._seen)
 
     # --- the server's side ----------------------------------------------------------------------------------
 

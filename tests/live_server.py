@@ -76,6 +76,8 @@ def live_server_start(tmp: Path) -> LiveServer:
         # limits would count them all as one visitor. The per-visitor and per-widget limits stay on.
         "CHAT_RATE_IP_MESSAGES_PER_MINUTE": "0",
         "CHAT_RATE_IP_CONVERSATIONS_PER_HOUR": "0",
+        # limits: every page load asks for a session token, all of them from 127.0.0.1 too.
+        "CHAT_RATE_IP_SESSIONS_PER_MINUTE": "0",
     }
     server = LiveServer(f"http://127.0.0.1:{port}", env, None, dsn, tmp / "server.log")  # type: ignore[arg-type]
     server.manage("migrate", "--noinput", "-v0")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 import kb
@@ -22,6 +22,7 @@ from kb.embeddings import embed_query, embedder
 from kb.language import language_detect
 from kb.retrieval import SearchResult
 from supportbot.chat import prompts
+from supportbot.chat.answer_states import answer_claim, answer_store
 from supportbot.chat.citations import CitedAnswer, citations_map
 from supportbot.chat.confidence import Confidence, confidence_score, label_for, retrieval_evidence, support_score
 from supportbot.chat.dbthreads import in_chat_thread, in_db_thread
@@ -72,19 +73,25 @@ class Draft:
     use_llm: bool = True
 
 
-async def answer_stream(*, conversation: Conversation, question: Message, use_llm: bool = True) -> AsyncIterator[dict]:
+async def answer_stream(
+    *, conversation: Conversation, question: Message, use_llm: bool = True, bot: Message | None = None
+) -> AsyncIterator[dict]:
     """Answer `question` (already stored) in `conversation`; yield token events, then the answer event.
     With use_llm=False (the widget's daily token budget is spent) the offline answerer answers and a human is
-    offered."""
+    offered. `bot` is the reply stored pending with the question (answer_states); without one, one is created.
+    A reply that another answerer finished meanwhile is not written again: its stored answer is the event."""
     started = time.perf_counter()
     draft = Draft(question=question.text, use_llm=use_llm)
     history = await in_db_thread(_history)(conversation, before=question)
     draft.condensed = await _condense(question.text, history, use_llm=use_llm)
     # One trip to a worker thread for everything up to the model: under load each trip back to the event loop
     # waits behind every other conversation's work.
-    question_vector, cached, bot, widget = await in_db_thread(_prepare)(conversation, draft)
+    question_vector, cached, bot, widget = await in_db_thread(_prepare)(conversation, draft, bot)
+    if bot is not None and bot.state not in Message.UNFINISHED:
+        yield answer_event(bot, escalate=False)
+        return
     if cached is not None:
-        async for event in _replay(cached, draft, conversation, started):
+        async for event in _replay(cached, draft, conversation, started, bot):
             yield event
         return
     t1 = time.perf_counter()
@@ -99,29 +106,39 @@ async def answer_stream(*, conversation: Conversation, question: Message, use_ll
     yield answer
 
 
-def _prepare(conversation: Conversation, draft: Draft) -> tuple[np.ndarray, Message | None, Message | None, object]:
-    """The question's vector; a cached answer, or else the retrieved chunks, the new bot message and the widget."""
+def _prepare(
+    conversation: Conversation, draft: Draft, bot: Message | None
+) -> tuple[np.ndarray, Message | None, Message | None, object]:
+    """The question's vector; the reply claimed (or, finished meanwhile, as stored); a cached answer, or else the
+    retrieved chunks, the bot message and the widget."""
     vector = _embed(draft.condensed)
+    if bot is not None and not answer_claim(bot=bot):
+        return vector, None, Message.objects.get(pk=bot.pk), None
     cached = cache_lookup(widget_id=conversation.widget_id, vector=vector, question=draft.condensed)
     if cached is not None:
-        return vector, cached, None, None
+        return vector, cached, bot, None
     t0 = time.perf_counter()
     draft.results = _retrieve(draft.condensed, vector)
     draft.timings["retrieve_ms"] = _ms(t0)
     widget = conversation.widget
     if _relevant(draft.results):
         _guard_context(draft, widget)
-    return vector, None, _bot_message_create(conversation), widget
+    return vector, None, bot or _bot_message_create(conversation), widget
 
 
 def _guard_context(draft: Draft, widget) -> OutputContext:
     banned = tuple(widget.banned_words) + tuple(widget.competitor_names)
-    draft.guard = output_context(results=draft.results, protected_prompt=prompts.protected_prompt(), banned=banned)
+    draft.guard = output_context(
+        results=draft.results,
+        protected_prompt=prompts.protected_prompt(),
+        banned=banned,
+        link_domains=tuple(widget.answer_link_domains),  # links in answers (issue #13, supportbot/guards/links.py)
+    )
     return draft.guard
 
 
 def _history(conversation: Conversation, *, before: Message) -> list[dict]:
-    turns = conversation.messages.filter(pk__lt=before.pk, role__in=[Message.Role.VISITOR, Message.Role.BOT])
+    turns = conversation.messages.shown().filter(pk__lt=before.pk, role__in=[Message.Role.VISITOR, Message.Role.BOT])
     recent = list(turns.order_by("-pk")[: settings.CHAT_HISTORY_TURNS])[::-1]
     return [{"role": "user" if m.role == Message.Role.VISITOR else "assistant", "content": m.text} for m in recent]
 
@@ -172,7 +189,13 @@ def _relevant(results: list[SearchResult]) -> bool:
 
 
 def _bot_message_create(conversation: Conversation) -> Message:
-    return Message.objects.create(conversation=conversation, role=Message.Role.BOT, text="")
+    return Message.objects.create(
+        conversation=conversation,
+        role=Message.Role.BOT,
+        text="",
+        state=Message.State.STREAMING,
+        claimed_at=timezone.now(),
+    )
 
 
 async def _generate(
@@ -358,11 +381,12 @@ def _finish(
     bot.model, bot.prompt_version = draft.model, prompts.PROMPT_VERSION
     bot.prompt_tokens, bot.completion_tokens = draft.usage.prompt_tokens, draft.usage.completion_tokens
     bot.reply_to = question
-    bot.save()
+    if (stored := answer_store(bot)) is not bot:
+        return answer_event(stored, escalate=False)  # another answerer finished it first: theirs stands
     if confidence.label != "low" and draft.cited.citations and not draft.failed:
         cache_store(widget_id=conversation.widget_id, question=draft.condensed, vector=question_vector, message=bot)
     escalate = low_confidence_streak(conversation, latest=bot)
-    return _answer_event(bot, escalate=escalate)
+    return answer_event(bot, escalate=escalate)
 
 
 def _support(cited: CitedAnswer, guard: OutputContext | None) -> float:
@@ -416,7 +440,7 @@ def _retrieved_row(result: SearchResult) -> dict:
     }
 
 
-def _answer_event(bot: Message, *, escalate: bool) -> dict:
+def answer_event(bot: Message, *, escalate: bool) -> dict:
     return {
         "type": "answer",
         "message_id": bot.pk,
@@ -430,21 +454,21 @@ def _answer_event(bot: Message, *, escalate: bool) -> dict:
     }
 
 
-async def _replay(cached: Message, draft: Draft, conversation: Conversation, started: float) -> AsyncIterator[dict]:
+async def _replay(
+    cached: Message, draft: Draft, conversation: Conversation, started: float, bot: Message | None
+) -> AsyncIterator[dict]:
     """A cached answer streams like a fresh one, and is stored as its own message."""
-    bot = await in_db_thread(_cached_copy)(cached, conversation, draft, started)
+    bot = await in_db_thread(_cached_copy)(cached, conversation, draft, started, bot)
     for word in _words(bot.text):
         yield {"type": "token", "message_id": bot.pk, "text": word}
-    yield _answer_event(bot, escalate=False)
+    yield answer_event(bot, escalate=False)
 
 
-def _cached_copy(cached: Message, conversation: Conversation, draft: Draft, started: float) -> Message:
-    question = conversation.messages.filter(role=Message.Role.VISITOR).order_by("-pk").first()
-    return Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.BOT,
+def _cached_copy(
+    cached: Message, conversation: Conversation, draft: Draft, started: float, bot: Message | None
+) -> Message:
+    copy = dict(
         text=cached.text,
-        reply_to=question,
         citations=cached.citations,
         retrieved=cached.retrieved,
         condensed_question=draft.condensed if draft.condensed != draft.question else "",
@@ -457,6 +481,12 @@ def _cached_copy(cached: Message, conversation: Conversation, draft: Draft, star
         from_cache=True,
         timings={"total_ms": _ms(started), "cached_from": cached.pk},
     )
+    if bot is None:
+        question = conversation.messages.filter(role=Message.Role.VISITOR).order_by("-pk").first()
+        return Message.objects.create(conversation=conversation, role=Message.Role.BOT, reply_to=question, **copy)
+    for name, value in copy.items():
+        setattr(bot, name, value)
+    return answer_store(bot)
 
 
 def _ms(since: float) -> float:

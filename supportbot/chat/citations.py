@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 
 from kb.retrieval import SearchResult
+from supportbot.guards.links import AllowedLinks, links_strip
+from supportbot.guards.planted import planted_strip
 
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
@@ -42,5 +44,8 @@ def citations_map(text: str, results: list[SearchResult]) -> CitedAnswer:
 
 
 def _snippet(text: str, limit: int = 160) -> str:
+    # Knowledge-base text is untrusted (issue #13): a snippet quotes no sentence that gives orders or asks for
+    # secrets, and no link (the citation's own url is the link), even from a document an admin released.
+    text = links_strip(planted_strip(text), AllowedLinks())[0]
     flat = re.sub(r"\s+", " ", re.sub(r"[#*`>_]", "", text)).strip()
     return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"

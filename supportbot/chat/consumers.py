@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import transaction
 from django.utils import translation
 
 from feedback.services import FeedbackError, feedback_record
-from supportbot.chat import chat_metrics, limits, services
-from supportbot.chat.answering import answer_stream
+from supportbot.chat import chat_metrics, limits, recovery, services
 from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.llm import llm_configured
 from supportbot.chat.models import Conversation, Message, Widget
@@ -48,6 +49,8 @@ class Intake:
     verdict: InputVerdict | None = None
     payload: dict = field(default_factory=dict)
     budget: limits.Refusal | None = None  # the widget's daily token budget is spent
+    reply: Message | None = None  # the bot's reply, stored with the question: the guard's, or pending an answer
+    escalate: bool = False  # the guard's reply hands the conversation to a human
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -55,6 +58,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     widget: Widget | None = None
     spoken_language: str = ""  # the language of the visitor's last message
     frame_stored = False  # whether the frame being handled is a message that is stored (frames go one by one)
+    resumed = False  # the visitor came back to a conversation (it may have replies left unfinished)
 
     async def connect(self) -> None:
         params = {k: v[0] for k, v in parse_qs(self.scope.get("query_string", b"").decode()).items()}
@@ -62,18 +66,33 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         request_id_var.set(request_id_new())
         await self.accept()
         origin = headers.get("origin", "")
-        widget = await self._authorized_widget(params, origin=origin, host=headers.get("host", ""))
-        if widget is None:
+        authorized = await self._authorized_widget(params, origin=origin, host=headers.get("host", ""))
+        if authorized is None:
             return
-        self.widget, self.visitor_id = widget, params.get("visitor", "")
+        # The visitor is the one the token was issued to (a server-issued id), never the query string's word.
+        widget, self.visitor_id = authorized
+        self.widget = widget
         self.address = limits.client_address(self.scope)
         self.conversation = await self._conversation_open(params.get("conversation", ""), origin=origin)
         if self.conversation is None:
             return
         conversation_id_var.set(str(self.conversation.pk))
-        await self.channel_layer.group_add(self._group, self.channel_name)
+        await self._group_join()
+        # Replies left unfinished (the last connection closed mid-answer, or its server died) are answered before
+        # the transcript goes out, and sent again after it for a widget that keeps the transcript it has.
+        recovered = await recovery.answers_recover(conversation=self.conversation) if self.resumed else []
         await self.send_json(await in_db_thread(self._session)(widget))
+        for frame in recovered:
+            await self.send_json(frame)
         chat_metrics.socket_opened(ROUTE)
+        recovery.sweeper_ensure()
+
+    async def _group_join(self) -> None:
+        """Agents' messages come through the channel layer; with it down the visitor still talks to the bot."""
+        try:
+            await self.channel_layer.group_add(self._group, self.channel_name)
+        except Exception:  # noqa: BLE001 — Redis away: no live agent messages until the next connection
+            logger.warning("channel layer: could not join %s", self._group, exc_info=True)
 
     async def _conversation_open(self, conversation_id: str, *, origin: str) -> Conversation | None:
         """The visitor's open conversation, or a new one unless that is over an hourly limit (then refused)."""
@@ -81,6 +100,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             widget=self.widget, visitor_id=self.visitor_id, conversation_id=conversation_id
         )
         if conversation is not None:
+            self.resumed = True
             return conversation  # coming back to a conversation never counts against the limits
         refusal = await in_db_thread(limits.hits_take)(
             "conversations", widget=self.widget, visitor_id=self.visitor_id, address=self.address
@@ -92,8 +112,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             widget=self.widget, visitor_id=self.visitor_id, origin=origin
         )
 
-    async def _authorized_widget(self, params: dict, *, origin: str, host: str) -> Widget | None:
-        """The widget, when the key is known, the page's origin is allowed and the session token fits."""
+    async def _authorized_widget(self, params: dict, *, origin: str, host: str) -> tuple[Widget, str] | None:
+        """The widget and the token's visitor, when the key is known, the page's origin is allowed and the session
+        token fits."""
         widget = await in_db_thread(services.widget_for_key)(params.get("key", ""))
         if widget is None:
             await self._refuse("unknown_widget", "no widget has this key", CLOSE_UNKNOWN_WIDGET)
@@ -102,13 +123,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse("origin_not_allowed", "this website may not use this widget", CLOSE_ORIGIN_REFUSED)
             return None
         try:
-            session_token_check(
+            visitor_id = session_token_check(
                 params.get("token", ""), widget_key=widget.key, origin=origin, visitor_id=params.get("visitor", "")
             )
         except TokenError as exc:
             await self._refuse(exc.code, exc.detail, CLOSE_TOKEN_REFUSED)
             return None
-        return widget
+        return widget, visitor_id
 
     @property
     def _group(self) -> str:
@@ -136,7 +157,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.conversation is not None:
             chat_metrics.socket_closed(ROUTE)
-            await self.channel_layer.group_discard(self._group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(self._group, self.channel_name)
+            except Exception:  # noqa: BLE001 — Redis away: its group expiry forgets this channel
+                logger.warning("channel layer: could not leave %s", self._group, exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
         if self.conversation is None:
@@ -225,66 +249,80 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         if self.conversation.assigned_agent_id:
             return  # an agent holds the conversation: the bot stays silent
         if verdict.action != "allow":
-            await self._guard_reply(question, verdict, stored_at)
-        elif services.wants_human(question.text):
+            await self._guard_reply(intake.reply, verdict, stored_at, escalate=intake.escalate)
+        elif intake.reply is None:  # the visitor asked for a human: the escalation is the reply
             await self.on_escalate({"reason": "visitor_request"})
         else:
-            await self._answer(question, stored_at, budget=intake.budget)
+            await self._answer(question, intake.reply, stored_at, budget=intake.budget)
 
     def _intake(self, text: str, client_id: str) -> Intake:
         """Rate limits, then the input guard and storage; what the rest of the turn needs to know."""
         refusal = limits.hits_take("messages", widget=self.widget, visitor_id=self.visitor_id, address=self.address)
         if refusal is not None:
             return Intake(refusal=refusal)
-        question, created, verdict = services.visitor_message_receive(
-            conversation=self.conversation, text=text, client_id=client_id
-        )
-        intake = Intake(question=question, created=created, verdict=verdict)
+        with transaction.atomic():  # the question and the reply it is owed are stored together, or neither is
+            question, created, verdict = services.visitor_message_receive(
+                conversation=self.conversation, text=text, client_id=client_id
+            )
+            intake = Intake(question=question, created=created, verdict=verdict)
+            if created:
+                self.conversation.refresh_from_db(fields=["status", "assigned_agent"])
+                intake.reply, intake.escalate = services.reply_owed(
+                    conversation=self.conversation, question=question, verdict=verdict
+                )
         if created:
-            self.conversation.refresh_from_db(fields=["status", "assigned_agent"])
             intake.payload = services.message_payload(question)
             if verdict.action == "allow" and not self.conversation.assigned_agent_id:
-                intake.budget = limits.budget_refusal(self.widget)
+                intake.budget = limits.budget_refusal(self.widget, visitor_id=self.visitor_id, address=self.address)
         return intake
 
-    async def _answer(self, question, stored_at: float, *, budget: limits.Refusal | None) -> None:
+    async def _answer(self, question, bot: Message, stored_at: float, *, budget: limits.Refusal | None) -> None:
         # Over the daily token budget the visitor is told, and still answered: from the articles, without the LLM.
         if budget is not None:
             await self.send_json(budget.frame())
         use_llm = budget is None
         first_token = True
-        async for event in answer_stream(conversation=self.conversation, question=question, use_llm=use_llm):
-            escalate = event.pop("escalate", False)
-            from_cache = event.pop("from_cache", None)
-            if event["type"] == "token" and first_token:
-                first_token = False
-                ANSWER_FIRST_TOKEN_SECONDS.observe(time.perf_counter() - stored_at)
-            if event["type"] == "answer":
-                await self._after_answer(event["message_id"])  # its tokens counted before the next question
+        # It ends with the answer or with an apology and a human; closed early (the visitor left and Channels
+        # cancels this handler), it hands the reply to recovery.
+        events = recovery.answer_events(conversation=self.conversation, question=question, bot=bot, use_llm=use_llm)
+        async with aclosing(events):
+            async for event in events:
+                escalate = event.pop("escalate", False)
+                from_cache = event.pop("from_cache", None)
+                if event["type"] == "token" and first_token:
+                    first_token = False
+                    ANSWER_FIRST_TOKEN_SECONDS.observe(time.perf_counter() - stored_at)
+                if event["type"] != "answer":
+                    await self.send_json(event)
+                    continue
+                await self._answer_send(event)
                 path = "cache" if from_cache else ("llm" if use_llm and llm_configured() else "offline")
                 ANSWER_SECONDS.labels(path=path).observe(time.perf_counter() - stored_at)
-            await self.send_json(event)
-            if escalate:
-                await self._escalate(escalate if isinstance(escalate, str) else "low_confidence")
+                if escalate:
+                    await self._escalate(escalate if isinstance(escalate, str) else "low_confidence")
 
-    async def _guard_reply(self, question, verdict, stored_at: float) -> None:
-        bot, escalate = await in_db_thread(services.guard_reply)(
-            conversation=self.conversation, question=question, verdict=verdict
-        )
+    async def _guard_reply(self, bot: Message, verdict, stored_at: float, *, escalate: bool) -> None:
+        """The input guard's reply, stored with the question (_intake)."""
         event = services.message_payload(bot)
-        await self.send_json({"type": "answer", **{k: v for k, v in event.items() if k != "role"}})
+        await self._answer_send({"type": "answer", **{k: v for k, v in event.items() if k != "role"}}, guard=True)
         ANSWER_SECONDS.labels(path="guard").observe(time.perf_counter() - stored_at)
-        await self._after_answer(bot.pk, own_guard_results=False)
         if escalate:
             await self._escalate(f"guard:{verdict.reason}")
 
-    async def _after_answer(self, message_id: int, *, own_guard_results: bool = True) -> None:
-        """Show the stored answer to watching agents; count it, its guard trips and its tokens. A guard's reply
-        repeats the question's guard results, which were counted with the question."""
-        message, payload, tokens = await in_db_thread(self._answer_record)(message_id)
+    async def _answer_send(self, event: dict, *, guard: bool = False) -> None:
+        """Count the stored answer's tokens (before the next question may spend the budget), send it to the
+        visitor, and only then show it to watching agents: the channel layer never holds up or loses an answer.
+        Count its guard trips too; a guard's reply repeats the question's, which were counted with the question."""
+        try:
+            message, payload, tokens = await in_db_thread(self._answer_record)(event["message_id"])
+        except Exception:  # noqa: BLE001 — a store or counter away must never withhold the answer
+            logger.exception("could not count answer %s", event["message_id"])
+            await self.send_json(event)
+            return
+        await self.send_json(event)
         await conversation_broadcast_async(self.channel_layer, self.conversation.pk, payload)
         chat_metrics.message_count(Message.Role.BOT)
-        if own_guard_results:
+        if not guard:
             chat_metrics.guard_trips_count(message.guard_results)
         logger.info("answered message %s (%s, %s tokens)", message.pk, message.model or "no model", tokens)
 
@@ -292,7 +330,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         message = Message.objects.get(pk=message_id)
         tokens = (message.prompt_tokens or 0) + (message.completion_tokens or 0)
         if tokens and not message.from_cache:
-            limits.tokens_record(widget_id=self.widget.pk, tokens=tokens)
+            limits.tokens_record(
+                widget_id=self.widget.pk, tokens=tokens, visitor_id=self.visitor_id, address=self.address
+            )
         return message, services.message_payload(message), tokens
 
     async def on_feedback(self, content: dict) -> None:
@@ -329,6 +369,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def chat_notice(self, event: dict) -> None:
         """A note from the support side (an agent joined, the bot is back, the conversation closed)."""
         await self.send_json({"type": "notice", "text": event["text"]})
+
+    async def chat_frame(self, event: dict) -> None:
+        """A frame for the visitor from background work: the sweep's answer to a question left unanswered."""
+        await self.send_json(event["frame"])
 
     async def agent_message(self, event: dict) -> None:
         """An agent's reply, delivered through the channel layer to the visitor's socket."""

@@ -44,6 +44,15 @@ class Widget(models.Model):
     )
     banned_words = models.JSONField(default=list, blank=True, help_text="Words the bot must never say.")
     competitor_names = models.JSONField(default=list, blank=True, help_text="Removed from answers.")
+    # --- Links in answers (issue #13, supportbot/guards/links.py) ---
+    # Answers link only to the knowledge base's own hosts and Supportbot's; these domains (subdomains included)
+    # are allowed for this widget too, on top of the server-wide KB_ANSWER_LINK_DOMAINS.
+    answer_link_domains = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Other domains answers may link to, like "status.example.com" (subdomains included).',
+    )
+    # --- end of links in answers ---
     # Limits (supportbot/chat/limits.py): blank = the server default from settings, 0 = no limit.
     visitor_messages_per_minute = _limit_field("Messages one visitor may send per minute.")
     ip_messages_per_minute = _limit_field("Messages one network address may send per minute.")
@@ -89,12 +98,34 @@ class Conversation(models.Model):
         return f"{self.widget.key}/{self.visitor_id} ({self.status})"
 
 
+class MessageQuerySet(models.QuerySet):
+    def shown(self) -> MessageQuerySet:
+        """What a transcript shows: every message but a bot reply that is still being written (it has no text yet;
+        it is shown once done, or failed with its apology)."""
+        return self.exclude(role=Message.Role.BOT, state__in=Message.UNFINISHED)
+
+    def abandoned(self, *, claimed_before) -> MessageQuerySet:
+        """Bot replies no answerer holds any more: released (their connection closed mid-answer) or claimed longer
+        ago than an answer can take (their process died)."""
+        return self.filter(role=Message.Role.BOT, state__in=Message.UNFINISHED).filter(
+            models.Q(claimed_at__isnull=True) | models.Q(claimed_at__lt=claimed_before)
+        )
+
+
 class Message(models.Model):
     class Role(models.TextChoices):
         VISITOR = "visitor", _("Visitor")
         BOT = "bot", _("Bot")
         AGENT = "agent", _("Agent")
         SYSTEM = "system", _("System")
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        STREAMING = "streaming"
+        DONE = "done"
+        FAILED = "failed"
+
+    UNFINISHED = (State.PENDING, State.STREAMING)
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -117,7 +148,15 @@ class Message(models.Model):
     model = models.CharField(max_length=200, blank=True)
     prompt_version = models.CharField(max_length=32, blank=True)
     from_cache = models.BooleanField(default=False)
+    # A bot reply is stored pending when its question is acknowledged, streaming while an answerer writes it, then
+    # done, or failed with an apology and a human offer: no acknowledged question is left without a reply
+    # (supportbot/chat/recovery.py). Every other message is stored done.
+    state = models.CharField(max_length=9, choices=State.choices, default=State.DONE)
+    # When an answerer took this unfinished reply; empty when none holds it (its connection closed mid-answer).
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -126,6 +165,14 @@ class Message(models.Model):
                 fields=["conversation", "client_id"],
                 condition=~models.Q(client_id=""),
                 name="chat_message_unique_client_id",
+            )
+        ]
+        indexes = [
+            # The recovery sweep's question, cheap however many finished messages there are.
+            models.Index(
+                fields=["claimed_at"],
+                name="chat_message_unfinished",
+                condition=models.Q(state__in=["pending", "streaming"]),
             )
         ]
 

@@ -10,12 +10,15 @@ multilingual-e5-small (50 of 61 against 54) and less often with MiniLM (26 again
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from kb.embeddings import embedder
 from kb.language import language_detect
 from kb.retrieval import SearchResult
 from supportbot.chat.sentences import sentences_split
+from supportbot.guards.planted import planted_find
 
 MAX_SENTENCES = 3
 MIN_SIMILARITY = 0.30
@@ -24,6 +27,9 @@ MAX_GAP = 0.15
 # A Korean, Japanese or Chinese sentence says in a few spaced words (or none) what English says in many.
 MIN_CJK_CHARS = 12
 _CJK = {"ko", "ja", "zh"}
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+# A line that starts a block of its own: a list item, heading, quote, table row or code fence.
+_BLOCK_START = re.compile(r"^[ \t]*(?:[-*+#>|]|\d+[.)][ \t]|```|~~~)")
 
 
 def offline_answer(question_vector: np.ndarray, results: list[SearchResult], *, question: str = "") -> str:
@@ -50,13 +56,45 @@ def _candidates(results: list[SearchResult], language: str) -> list[tuple[int, i
     candidates = [
         (n, index, sentence)
         for n, result in enumerate(results[:3], start=1)
-        for index, sentence in enumerate(sentences_split(result.text))
+        for index, sentence in enumerate(_quotable(result.text))
         if len(sentence.split()) >= 4 or (cjk and len(sentence) >= MIN_CJK_CHARS)
     ]
     if cjk:
         same = [c for c in candidates if language_detect(c[2]) == language]
         return same or candidates
     return candidates
+
+
+def _quotable(text: str) -> list[str]:
+    """The sentences of a chunk, without those of a paragraph that gives the assistant orders or asks for secrets.
+
+    The output guard checks each quoted sentence too, but a sentence can be harmless alone and not beside its
+    neighbours ("And the one-time code we text you." after "Send us your login credentials."), so a paragraph
+    with planted instructions is never quoted at all.
+    """
+    return [
+        sentence
+        for paragraph in _PARAGRAPH.split(text)
+        if planted_find(paragraph) is None
+        for sentence in sentences_split(_unwrapped(paragraph))
+    ]
+
+
+def _unwrapped(paragraph: str) -> str:
+    """A hard-wrapped paragraph's lines joined again, so a sentence is quoted whole ("… reaching our warehouse."
+    rather than "… reaching our [1]."). Headings, table rows and code keep their own lines; a list item takes
+    its continuation lines."""
+    lines: list[str] = []
+    in_code, joinable = False, False
+    for line in paragraph.split("\n"):
+        fence = line.strip().startswith(("```", "~~~"))
+        if joinable and not fence and line.strip() and not _BLOCK_START.match(line):
+            lines[-1] += " " + line.strip()
+            continue
+        lines.append(line)
+        in_code ^= fence
+        joinable = bool(line.strip()) and not (in_code or fence or line.lstrip().startswith(("#", "|")))
+    return "\n".join(lines)
 
 
 def _cite(sentence: str, n: int) -> str:

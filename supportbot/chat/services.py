@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import secrets
 import uuid
@@ -16,10 +18,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from feedback.models import Rating
+from supportbot.chat.answer_states import answer_pending_create
 from supportbot.chat.models import AgentPresence, Conversation, Message, Widget
 from supportbot.guards.input_guard import CLOSED_FOR_ABUSE, InputVerdict, input_check
 
+logger = logging.getLogger(__name__)
 AGENTS_GROUP = "agents"
+# A channel layer slower than this is given up on: consoles miss a live update, the caller carries on.
+BROADCAST_TIMEOUT_SECONDS = 2.0
 _HUMAN_REQUEST = re.compile(
     r"\b(talk|speak|chat|connect)\b.{0,20}\b(human|person|agent|someone|somebody|representative|operator|staff)\b"
     r"|\b(human|real person|live agent|representative|operator)\b\s*(please|pls|now)?\s*[.!?]*$",
@@ -78,7 +84,8 @@ def _is_uuid(value: str) -> bool:
 
 def conversation_transcript(conversation: Conversation, *, limit: int = 100) -> list[dict]:
     """The messages a visitor sees when they come back, with the ratings they gave."""
-    messages = list(conversation.messages.select_related("agent").order_by("-created_at", "-pk")[:limit])[::-1]
+    shown = conversation.messages.shown().select_related("agent")
+    messages = list(shown.order_by("-created_at", "-pk")[:limit])[::-1]
     ratings = dict(
         Rating.objects.filter(message__in=messages, visitor_id=conversation.visitor_id).values_list(
             "message_id", "value"
@@ -185,6 +192,20 @@ def guard_reply(*, conversation: Conversation, question: Message, verdict: Input
     return bot, escalate
 
 
+def reply_owed(*, conversation: Conversation, question: Message, verdict: InputVerdict) -> tuple[Message | None, bool]:
+    """The bot's reply to a question just stored, stored in the same transaction, so that an acknowledged question
+    always has one: the input guard's reply at once (and whether it escalates), or a reply pending the answering
+    pipeline. None when the bot does not reply: an agent holds the conversation, or the visitor asked for a human
+    (the escalation answers them)."""
+    if conversation.assigned_agent_id:
+        return None, False
+    if verdict.action != "allow":
+        return guard_reply(conversation=conversation, question=question, verdict=verdict)
+    if wants_human(question.text):
+        return None, False
+    return answer_pending_create(conversation=conversation, question=question), False
+
+
 def wants_human(text: str) -> bool:
     return bool(_HUMAN_REQUEST.search(text))
 
@@ -207,13 +228,26 @@ def conversation_escalate(*, conversation: Conversation, reason: str) -> dict:
         else _("No agent is online right now. Leave your email address and we will reply to you there.")
     )
     Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=note)
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(
-            AGENTS_GROUP,
-            {"type": "conversation.escalated", "conversation_id": str(conversation.pk), "reason": reason},
-        )
+    event = {"type": "conversation.escalated", "conversation_id": str(conversation.pk), "reason": reason}
+    transaction.on_commit(lambda: broadcast(AGENTS_GROUP, event))
     return {"type": "escalated", "reason": reason, "agents_online": online, "detail": note}
+
+
+def broadcast(group: str, event: dict) -> bool:
+    """broadcast_async from synchronous code."""
+    layer = get_channel_layer()
+    return layer is not None and async_to_sync(broadcast_async)(layer, group, event)
+
+
+async def broadcast_async(layer, group: str, event: dict) -> bool:
+    """Send to a channel-layer group, never failing the caller: what was stored stands, and a visitor's answer is
+    never lost or held up because Redis is down or slow (it is logged; consoles catch up when they reload)."""
+    try:
+        await asyncio.wait_for(layer.group_send(group, event), BROADCAST_TIMEOUT_SECONDS)
+    except Exception:  # noqa: BLE001 — any failure of the layer is the same to the caller
+        logger.warning("channel layer: could not send %s to %s", event.get("type"), group, exc_info=True)
+        return False
+    return True
 
 
 def contact_leave(*, conversation: Conversation, email: str) -> str:

@@ -7,19 +7,16 @@ full message for consoles that have that conversation open; "conversation.<id>" 
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db.models import Q
 from django.utils import timezone
 
 from supportbot.chat.models import AgentPresence, Conversation, Message
-from supportbot.chat.services import AGENTS_GROUP, ChatError, message_payload
+from supportbot.chat.services import AGENTS_GROUP, ChatError, broadcast, broadcast_async, message_payload
 
 
 def _send(group: str, event: dict) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, event)
+    # What was stored stands when the channel layer is down: the visitor and consoles see it when they reconnect.
+    broadcast(group, event)
 
 
 def conversation_broadcast(*, conversation_id, message: Message | None = None) -> None:
@@ -30,11 +27,13 @@ def conversation_broadcast(*, conversation_id, message: Message | None = None) -
 
 
 async def conversation_broadcast_async(layer, conversation_id, payload: dict) -> None:
-    """conversation_broadcast from async code, with the message already serialised: no trip to a thread."""
+    """conversation_broadcast from async code, with the message already serialised: no trip to a thread. A channel
+    layer that is down is logged, never raised (services.broadcast_async)."""
     if layer is None:
         return
-    await layer.group_send(AGENTS_GROUP, {"type": "conversation.updated", "conversation_id": str(conversation_id)})
-    await layer.group_send(f"watch.{conversation_id}", {"type": "conversation.message", "message": payload})
+    updated = {"type": "conversation.updated", "conversation_id": str(conversation_id)}
+    if await broadcast_async(layer, AGENTS_GROUP, updated):
+        await broadcast_async(layer, f"watch.{conversation_id}", {"type": "conversation.message", "message": payload})
 
 
 def _notice(conversation: Conversation, text: str) -> Message:

@@ -17,6 +17,7 @@ from django.utils import translation
 from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.http import require_GET
 
+from supportbot.access_rules import ANONYMOUS, access
 from supportbot.chat.services import origin_allowed, widget_for_key
 from supportbot.chat.visitor_language import language_supported
 
@@ -68,6 +69,9 @@ STRINGS = (
     gettext_noop("That does not look like an email address."),
     gettext_noop("Something went wrong on our side. Your message was kept."),
     gettext_noop("You're sending messages too quickly. Please wait a moment."),
+    gettext_noop(
+        "For now, answers come straight from the help centre articles. A human can help: use “Talk to a human”."
+    ),
 )
 
 
@@ -79,7 +83,9 @@ def widget_strings_for(language: str) -> dict[str, str]:
     return {english: text for english, text in translated.items() if text != english}
 
 
+# The same translated interface text for everybody (publicly cached); only reading it cross-origin needs the widget.
 @require_GET
+@access(ANONYMOUS)
 def widget_strings(request: HttpRequest) -> JsonResponse:
     language = language_supported(request.GET.get("lang")) or settings.LANGUAGE_CODE
     response = JsonResponse({"lang": language, "strings": widget_strings_for(language)})

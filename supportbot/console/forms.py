@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
@@ -15,21 +16,17 @@ from supportbot.console.access import is_console_agent
 from supportbot.console.services import WIDGET_FIELDS
 
 
-class ConsoleLoginForm(AuthenticationForm):
-    """Django's sign-in, refused for a while after too many failures for the same username and address, and
-    only for staff."""
+class ThrottledSignInMixin:
+    """Refuses a sign-in for a while after too many failures (supportbot/console/throttling.py), before the
+    password is checked; shared by the console's and the admin's sign-in forms so both count the same failures."""
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "throttled": _("Too many failed sign-in attempts. Wait 15 minutes and try again."),
-        "not_staff": _("This account may not use the agent console."),
-    }
+    throttled_message = _("Too many failed sign-in attempts. Wait 15 minutes and try again.")
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        address = throttling.signin_address(self.request)
         if throttling.login_blocked(username=username, address=address):
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
+            raise forms.ValidationError(self.throttled_message, code="throttled")
         try:
             cleaned = super().clean()
         except forms.ValidationError:
@@ -38,10 +35,23 @@ class ConsoleLoginForm(AuthenticationForm):
         throttling.login_failures_clear(username=username, address=address)
         return cleaned
 
+
+class ConsoleLoginForm(ThrottledSignInMixin, AuthenticationForm):
+    """Django's sign-in, throttled, and only for staff."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "not_staff": _("This account may not use the agent console."),
+    }
+
     def confirm_login_allowed(self, user) -> None:
         super().confirm_login_allowed(user)
         if not is_console_agent(user):
             raise forms.ValidationError(self.error_messages["not_staff"], code="not_staff")
+
+
+class AdminLoginForm(ThrottledSignInMixin, AdminAuthenticationForm):
+    """The Django admin's sign-in, throttled like the console's (installed in supportbot/urls.py)."""
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -110,6 +120,15 @@ class WidgetForm(forms.ModelForm):
     allowed_topics = LinesField(required=False, label=_("Allowed topics"))
     banned_words = LinesField(required=False, label=_("Banned words"))
     competitor_names = LinesField(required=False, label=_("Competitor names"))
+    # Links in answers (issue #13): domains beyond the knowledge base's own that answers may link to.
+    answer_link_domains = LinesField(
+        required=False,
+        label=_("Other link domains"),
+        help_text=_(
+            "Answers link only to the sites the knowledge base comes from. One domain per line (like "
+            "status.example.com, subdomains included) that answers may link to as well."
+        ),
+    )
 
     class Meta:
         model = Widget
@@ -134,6 +153,22 @@ class WidgetForm(forms.ModelForm):
         if wrong:
             raise forms.ValidationError(_("Not an origin: %(origin)s"), params={"origin": wrong[0]})
         return origins
+
+    def clean_answer_link_domains(self) -> list[str]:
+        domains = [_domain_plain(line) for line in self.cleaned_data["answer_link_domains"]]
+        wrong = [d for d in domains if not _DOMAIN.match(d)]
+        if wrong:
+            raise forms.ValidationError(_("Not a domain: %(domain)s"), params={"domain": wrong[0]})
+        return list(dict.fromkeys(domains))
+
+
+_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}$")
+
+
+def _domain_plain(line: str) -> str:
+    """The domain a line names: "https://Status.Example.com/" is status.example.com, "*.example.com" example.com."""
+    line = line.strip().lower().removeprefix("https://").removeprefix("http://").removeprefix("*.")
+    return line.split("/", 1)[0].rstrip(".")
 
 
 class CorrectionForm(forms.Form):

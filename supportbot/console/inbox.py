@@ -69,7 +69,8 @@ def _day_start(day: date) -> datetime:
 
 def inbox_conversations() -> QuerySet[Conversation]:
     """Conversations in which something was said, annotated for inbox rows, most recently active first."""
-    messages = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-pk")
+    # A bot reply still being written has no text yet: rows show the last message that has (Message.state).
+    messages = Message.objects.shown().filter(conversation=OuterRef("pk")).order_by("-created_at", "-pk")
     answers = messages.filter(role=Message.Role.BOT).exclude(text="")
     return (
         Conversation.objects.filter(Exists(messages))
@@ -197,7 +198,7 @@ def conversation_summary(conversation: Conversation) -> dict:
 
 
 def conversation_transcript(conversation: Conversation) -> list[dict]:
-    messages = list(conversation.messages.select_related("agent").order_by("created_at", "pk"))
+    messages = list(conversation.messages.shown().select_related("agent").order_by("created_at", "pk"))
     ratings: dict[int, list[dict]] = {}
     for rating in Rating.objects.filter(message__in=messages).order_by("created_at"):
         ratings.setdefault(rating.message_id, []).append(

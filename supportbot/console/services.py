@@ -43,6 +43,7 @@ WIDGET_FIELDS = (
     "allowed_topics",
     "banned_words",
     "competitor_names",
+    "answer_link_domains",  # links in answers (issue #13, supportbot/guards/links.py)
 )
 _FINISHED = (IngestionJob.Status.SUCCEEDED, IngestionJob.Status.PARTIAL, IngestionJob.Status.FAILED)
 

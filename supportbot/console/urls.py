@@ -25,6 +25,11 @@ urlpatterns = [
     path("kb/documents/<int:pk>/", knowledge.document_page, name="document"),
     path("kb/documents/<int:pk>/reingest", knowledge.document_reingest, name="document-reingest"),
     path("kb/documents/<int:pk>/delete", knowledge.document_delete, name="document-delete"),
+    # Planted-instruction review (admins): release a flagged document, or keep it quarantined.
+    path("kb/documents/<int:pk>/release", knowledge.document_release, name="document-release"),
+    path(
+        "kb/documents/<int:pk>/keep-quarantined", knowledge.document_quarantine_keep, name="document-keep-quarantined"
+    ),
     path("kb/playground/", knowledge.playground, name="playground"),
     path("widgets/", widgets.widget_list, name="widgets"),
     path("widgets/new/", widgets.widget_edit, name="widget-new"),

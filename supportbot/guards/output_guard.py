@@ -1,8 +1,9 @@
 """The output guard: each sentence of an answer is validated as it streams and released only once it passes.
 
 Fixes are applied where defined (invented citations dropped, markup stripped, personal data and secrets
-redacted, banned words removed); a sentence the cited chunks don't support is dropped; a leak of the system
-prompt stops the answer altogether.
+redacted, banned words removed, links to other sites taken out); a sentence that asks for secrets or repeats
+orders planted in the knowledge base is withheld; a sentence the cited chunks don't support is dropped; a leak
+of the system prompt stops the answer altogether.
 """
 
 from __future__ import annotations
@@ -11,25 +12,37 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.conf import settings
+from django.db import connection
 
 from kb.embeddings import embedder
-from kb.models import Chunk
+from kb.models import Chunk, FlagStatus
 from kb.retrieval import SearchResult
+from kb.services import kb_state
 from supportbot.guards.grounding import MIN_OVERLAP, content_words, words_support
 from supportbot.guards.leakage import LeakDetector
+from supportbot.guards.links import AllowedLinks, links_find
 from supportbot.guards.markup import markup_find
 from supportbot.guards.runtime import guard_cached, guard_run
+from supportbot.guards.secret_requests import secret_request_find
 from supportbot.guards.validators import (
+    AllowedLinkHosts,
     CitationsExist,
     Grounded,
     PersonalData,
+    PlantedInstructions,
     SafeMarkup,
     SystemPromptLeak,
     WholeWordBanList,
 )
 from supportbot.pii import pii_find
 
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])(?:\s*\[\d+\])*\s+|\n+")
+# A sentence ends at its punctuation, a blank line, or a line break before a list item, heading, quote or table
+# row. A single line break inside a sentence (text copied from hard-wrapped sources) does not end it: the halves
+# of "Send us your⏎login credentials" would each pass a check the whole sentence fails.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?。！？])(?:\s*\[\d+\])*\s+|\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*+#>|]|\d+[.)][ \t]|```|~~~))"
+)
 _MARKER = re.compile(r"\[(\d+)\]")
 _LIST_NUMBER = re.compile(r"^\s*\d+[.)]\s*$")
 
@@ -52,6 +65,8 @@ class OutputContext:
     source_text: str = ""
     # Released sentences, each with its vector (None where words alone showed it supported).
     kept_sentences: list[KeptSentence] = field(default_factory=list)
+    # Where the answer may link (supportbot/guards/links.py).
+    links: AllowedLinks = field(default_factory=AllowedLinks)
 
     def kept_vectors(self) -> np.ndarray:
         """A vector for every released sentence: those not embedded while streaming, in one batch now."""
@@ -66,7 +81,10 @@ class KeptSentence:
     vector: np.ndarray | None
 
 
-def output_context(*, results: list[SearchResult], protected_prompt: str, banned: tuple[str, ...]) -> OutputContext:
+def output_context(
+    *, results: list[SearchResult], protected_prompt: str, banned: tuple[str, ...], link_domains: tuple[str, ...] = ()
+) -> OutputContext:
+    """What the guard checks an answer's sentences against; `link_domains`: the widget's extra allowed links."""
     # The chunks' stored embeddings: no need to embed the context again for every answer.
     stored = dict(Chunk.objects.filter(pk__in=[r.chunk_id for r in results]).values_list("pk", "embedding"))
     vectors = np.array([np.asarray(stored[r.chunk_id], dtype=np.float32) for r in results if r.chunk_id in stored])
@@ -76,8 +94,42 @@ def output_context(*, results: list[SearchResult], protected_prompt: str, banned
     words = frozenset().union(*(content_words(r.text) for r in results))
     source = " ".join(r.text for r in results)
     return OutputContext(
-        results, vectors, LeakDetector(protected_prompt), banned, allowed, source_words=words, source_text=source
+        results,
+        vectors,
+        LeakDetector(protected_prompt),
+        banned,
+        allowed,
+        source_words=words,
+        source_text=source,
+        links=answer_links(widget_domains=link_domains),
     )
+
+
+# The hosts of the public links of documents not in quarantine (a planted article's own front-matter `url`
+# must not make its site an allowed one).
+_DOCUMENT_HOSTS = """
+SELECT DISTINCT lower(substring(url from '^[hH][tT][tT][pP][sS]?://([^/:?#@]+)'))
+  FROM kb_document
+ WHERE url ~* '^https?://' AND flag_status NOT IN (%s, %s)
+"""
+# (knowledge-base version, hosts): replaced whole, so a reader in another thread never sees it half written.
+_hosts_cache: list[tuple[int, frozenset[str]]] = [(-1, frozenset())]
+
+
+def answer_links(*, widget_domains: tuple[str, ...] | list[str] = ()) -> AllowedLinks:
+    """The knowledge base's own hosts (cached per knowledge-base version), Supportbot's own hosts, and the
+    domains KB_ANSWER_LINK_DOMAINS and the widget (Widget.answer_link_domains) allow."""
+    version = kb_state().version
+    cached_version, hosts = _hosts_cache[0]
+    if cached_version != version:
+        with connection.cursor() as cursor:
+            cursor.execute(_DOCUMENT_HOSTS, [FlagStatus.QUARANTINED, FlagStatus.KEPT])
+            hosts = frozenset(row[0] for row in cursor.fetchall() if row[0])
+        _hosts_cache[0] = (version, hosts)
+    own = {h.lstrip(".") for h in settings.ALLOWED_HOSTS if h not in ("*", "")}
+    configured = (*getattr(settings, "KB_ANSWER_LINK_DOMAINS", ()), *widget_domains)
+    domains = frozenset(d.strip().lower().lstrip(".") for d in configured if d.strip())
+    return AllowedLinks(hosts=hosts | own, domains=domains)
 
 
 def _fixers(banned: tuple[str, ...]) -> list:
@@ -86,18 +138,26 @@ def _fixers(banned: tuple[str, ...]) -> list:
     return [
         CitationsExist(on_fail="fix"),
         SafeMarkup(on_fail="fix"),
+        AllowedLinkHosts(on_fail="fix"),
         PersonalData(on_fail="fix"),
         WholeWordBanList(banned_words=list(banned), on_fail="fix"),
     ]
 
 
+def _detectors() -> list:
+    return [SystemPromptLeak(on_fail="noop"), PlantedInstructions(on_fail="noop"), Grounded(on_fail="noop")]
+
+
 def sentence_check(sentence: str, context: OutputContext) -> str | None:
     """The sentence as it may be shown, or None when it must not be."""
-    detect = guard_cached(("output-detect",), lambda: [SystemPromptLeak(on_fail="noop"), Grounded(on_fail="noop")])
+    detect = guard_cached(("output-detect",), _detectors)
     fix = guard_cached(("output-fix", context.banned), lambda: _fixers(context.banned))
-    fixed = guard_run(
-        fix, sentence, {"citation_count": len(context.results), "allowed_pii": context.allowed_pii}, fixing=True
-    )
+    metadata = {
+        "citation_count": len(context.results),
+        "allowed_pii": context.allowed_pii,
+        "allowed_links": context.links,
+    }
+    fixed = guard_run(fix, sentence, metadata, fixing=True)
     cited = [int(n) - 1 for n in _MARKER.findall(fixed.text) if 0 < int(n) <= len(context.results)]
     indices = cited or list(range(len(context.results)))
     chunk_texts = [context.results[i].text for i in indices]
@@ -121,6 +181,10 @@ def sentence_check(sentence: str, context: OutputContext) -> str | None:
         leak["action"] = "refused"
         context.leak = leak["detail"]
         return None
+    if planted := detected.failed("supportbot/planted_instructions"):
+        planted["action"] = "withheld"
+        context.dropped += 1
+        return None
     if unsupported := detected.failed("supportbot/grounded"):
         unsupported["action"] = "dropped"
         context.dropped += 1
@@ -132,6 +196,11 @@ def sentence_check(sentence: str, context: OutputContext) -> str | None:
 
 # Markup and secret-ish words wait for the whole sentence's check; so does anything the checks below would find.
 _HOLD = re.compile(r"[<>`\[\]\\*#|{}]|\b(?:key|secret|token|passw\w*|pwd|bearer|canary)\b", re.IGNORECASE)
+_SECRETISH = re.compile(
+    r"\b(?:card|cvv\w*|cvc\w*|security|one-time|otp|pin|verification|credential\w*|login|ignore|disregard|"
+    r"assistant|https?|www)\b|카드|비밀번호|보안\s*코드|인증|무시",
+    re.IGNORECASE,
+)
 # A number can run over several words (010 1234 5678, a card's groups, an IBAN's): a trailing run of words with
 # digits waits for the next word without one, so personal data is always judged whole.
 _TRAILING_DIGITS = re.compile(r"(?:\S*\d\S*\s+)+$")
@@ -156,6 +225,9 @@ def early_words(pending: str, released: str, context: OutputContext) -> str:
     markers = [int(n) for n in _MARKER.findall(candidate)]
     plain = _MARKER.sub("", candidate)
     if any(not 0 < n <= len(context.results) for n in markers) or _HOLD.search(plain) or markup_find(plain):
+        return ""
+    # Links and requests for secrets wait for the whole sentence's check, and so do the words that start one.
+    if links_find(plain) or _SECRETISH.search(plain) or secret_request_find(plain):
         return ""
     if pii_find(plain) or any(n not in context.source_text for n in _NUMBER.findall(plain)):
         return ""

@@ -21,7 +21,9 @@ from guardrails_ai.secrets_present import SecretsPresent
 
 from supportbot.guards.grounding import sentence_support
 from supportbot.guards.injection import injection_find
+from supportbot.guards.links import AllowedLinks, links_strip
 from supportbot.guards.markup import markup_find, markup_strip
+from supportbot.guards.planted import planted_find
 from supportbot.pii import pii_find
 
 _SECRET_KINDS = {"SECRET"}
@@ -147,3 +149,25 @@ class CitationsExist(Validator):
             return PassResult()
         fixed = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if 1 <= int(m.group(1)) <= available else "", value)
         return FailResult(error_message=f"invented citations {invented}", fix_value=fixed)
+
+
+@register_validator(name="supportbot/allowed_links", data_type="string")
+class AllowedLinkHosts(Validator):
+    """Links only to the knowledge base's own hosts and the allowed domains (`metadata["allowed_links"]`)."""
+
+    def validate(self, value: Any, metadata: dict) -> ValidationResult:
+        fixed, removed = links_strip(value, metadata.get("allowed_links") or AllowedLinks())
+        if not removed:
+            return PassResult()
+        return FailResult(error_message=f"links to other sites: {', '.join(sorted(set(removed)))}", fix_value=fixed)
+
+
+@register_validator(name="supportbot/planted_instructions", data_type="string")
+class PlantedInstructions(Validator):
+    """A support bot never asks for secrets nor repeats orders planted in its sources: such a sentence is withheld."""
+
+    def validate(self, value: Any, metadata: dict) -> ValidationResult:
+        found = planted_find(value)
+        if found is None:
+            return PassResult()
+        return FailResult(error_message=f"{found.kind}: {found.detail}")

@@ -35,8 +35,9 @@ async def _close_connections():
 @pytest.fixture
 def generous(settings):
     """Every limit far away, so a test can bring down exactly the one it is about."""
-    for name in limits.LIMIT_SETTINGS.values():
+    for name in [*limits.LIMIT_SETTINGS.values(), *limits.SESSION_LIMIT_SETTINGS.values()]:
         setattr(settings, name, 1000)
+    settings.CHAT_VISITOR_BUDGET_SHARE = settings.CHAT_ADDRESS_BUDGET_SHARE = 1.0
     return settings
 
 
@@ -206,14 +207,14 @@ async def test_over_the_daily_token_budget_the_message_is_kept_and_answered_with
 
 
 async def test_the_token_count_is_seeded_from_stored_answers_when_the_cache_has_none(widget, knowledge, llm):
-    # given: an answer stored, then the cache lost (a restart with the in-memory cache)
-    from django.core.cache import cache
+    # given: an answer stored, then the counters lost (a restart with the in-memory cache)
+    from django.core.cache import caches
 
     chat, _ = await open_chat()
     _, answer = await ask(chat, "what does E4403 mean")
     await chat.disconnect()
     bot = await Message.objects.aget(pk=answer["message_id"])
-    await sync_to_async(cache.clear)()
+    await sync_to_async(caches["limits"].clear)()
     # when
     used = await sync_to_async(limits.tokens_used_today)(widget.pk)
     # then
@@ -222,8 +223,9 @@ async def test_the_token_count_is_seeded_from_stored_answers_when_the_cache_has_
 
 @pytest.fixture
 def redis_cache(settings, redis_server):
-    """Django's cache on a real Redis, as with REDIS_URL in production."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_server}}
+    """Django's caches on a real Redis, as with REDIS_URL in production."""
+    on_redis = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_server}
+    settings.CACHES = {"default": on_redis, "limits": on_redis}
     return redis_server
 
 
@@ -264,16 +266,55 @@ def test_the_client_address_believes_forwarded_for_only_from_trusted_proxies(
     assert limits.client_address(scope) == expected
 
 
-async def test_with_the_cache_down_limits_let_the_visitor_through_and_nothing_is_lost(widget, knowledge, llm, settings):
-    # given: the cache that holds the counters (Redis in production) does not answer
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:9/0"}
+@pytest.fixture
+def dead_redis_url():
+    """A Redis URL on a loopback port that refuses connections: bound (so nothing else takes it), never listening.
+    The real redis client gets a real "connection refused"."""
+    import socket
+
+    import redis
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{held.getsockname()[1]}/0"
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+        yield url
+
+
+async def test_with_the_cache_down_limits_let_the_visitor_through_and_nothing_is_lost(
+    widget, knowledge, llm, settings, dead_redis_url
+):
+    # given: the cache that holds the counters (Redis in production, with the timeouts settings.py gives it) does
+    # not answer
+    dead = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": dead_redis_url,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
+    settings.CACHES = {"default": dead, "limits": dead}
     settings.CHAT_RATE_VISITOR_MESSAGES_PER_MINUTE = 1
     chat, session = await open_chat()
-    # when
-    _, answer = await ask(chat, "what does E4403 mean", client_id="c-outage-1")
-    # then: the message was stored and answered, not refused
-    assert answer["type"] == "answer" and "allowed origins" in answer["text"]
-    assert await Message.objects.filter(conversation_id=session["conversation_id"], role="visitor").acount() == 1
+    # when: two messages, over the limit of one a minute had it been counted
+    turns = []
+    for n, text in enumerate(("what does E4403 mean", "why is my chat connection refused")):
+        _, notice = await ask(chat, text, client_id=f"c-outage-{n}")
+        turns.append((notice, await ask_and_settle_answer(chat)))
+    # then: both stored and answered, not refused; the budget could not be checked, so it said so and answered
+    # without the LLM
+    assert [notice["scope"] for notice, _ in turns] == ["budget_unavailable"] * 2
+    assert [answer["type"] for _, answer in turns] == ["answer"] * 2 and all(answer["text"] for _, answer in turns)
+    assert await Message.objects.filter(conversation_id=session["conversation_id"], role="visitor").acount() == 2
+    assert {m.model async for m in Message.objects.filter(role="bot")} == {OFFLINE_MODEL}
+    assert llm.requests == []
     await chat.disconnect()
+
+
+async def ask_and_settle_answer(chat) -> dict:
+    """The answer frame after a notice, and any frames after it (an escalation offer)."""
+    frame = await chat.receive_json_from(timeout=10)
+    while frame["type"] == "token":
+        frame = await chat.receive_json_from(timeout=10)
+    while not await chat.receive_nothing(timeout=0.3):
+        await chat.receive_json_from()
+    return frame

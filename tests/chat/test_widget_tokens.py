@@ -6,10 +6,12 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.db import connections
 from django.test import AsyncClient
 
+from supportbot.asgi import application
 from supportbot.chat import tokens
 from supportbot.chat.models import Conversation, Widget
 from tests.chat.conftest import ORIGIN, open_chat
@@ -30,24 +32,53 @@ async def session_post(body: dict, *, origin: str = ORIGIN, client: AsyncClient 
 
 
 async def test_a_token_from_the_endpoint_opens_the_chat(widget, no_llm):
+    # given: a visitor id this server issued for the widget
+    visitor = tokens.visitor_id_issue(widget_key="test-widget")
     # when
-    response = await session_post({"key": "test-widget", "visitor": "visitor-0001"})
-    # then: readable by the page that asked, never cached, and good for the websocket
+    response = await session_post({"key": "test-widget", "visitor": visitor})
+    # then: readable by the page that asked, never cached, the visitor kept, and good for the websocket
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == ORIGIN and response["Cache-Control"] == "no-store"
     body = response.json()
-    assert body["visitor_id"] == "visitor-0001" and body["expires_in"] == 300
-    chat, session = await open_chat(token=body["token"])
-    assert session["type"] == "session" and session["visitor_id"] == "visitor-0001"
+    assert body["visitor_id"] == visitor and body["expires_in"] == 300
+    chat, session = await open_chat(visitor=visitor, token=body["token"])
+    assert session["type"] == "session" and session["visitor_id"] == visitor
     await chat.disconnect()
 
 
-async def test_a_malformed_visitor_id_gets_a_fresh_one_bound_to_the_token(widget, no_llm):
-    body = (await session_post({"key": "test-widget", "visitor": "<script>"})).json()
-    assert body["visitor_id"] != "<script>" and len(body["visitor_id"]) >= 8
+@pytest.mark.parametrize(
+    "claimed",
+    [
+        pytest.param("<script>", id="malformed"),
+        pytest.param("visitor-0001", id="unsigned-well-formed"),
+        pytest.param(None, id="none"),
+    ],
+)
+async def test_a_visitor_id_the_server_did_not_issue_gets_a_fresh_one_bound_to_the_token(claimed, widget, no_llm):
+    body = (await session_post({"key": "test-widget", "visitor": claimed})).json()
+    assert body["visitor_id"] != claimed and tokens.visitor_id_verified(body["visitor_id"], widget_key="test-widget")
     chat, session = await open_chat(visitor=body["visitor_id"], token=body["token"])
     assert session["visitor_id"] == body["visitor_id"]
     await chat.disconnect()
+
+
+async def test_the_socket_takes_its_visitor_from_the_token_not_from_the_query_string(widget, no_llm):
+    # given: a token the endpoint issued, and a socket that does not name a visitor
+    body = (await session_post({"key": "test-widget"})).json()
+    token = body["token"]
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/chat/?key=test-widget&token={token}",
+        headers=[(b"origin", ORIGIN.encode()), (b"host", b"testserver")],
+    )
+    # when
+    connected, _ = await communicator.connect()
+    session = await communicator.receive_json_from(timeout=5)
+    # then: the conversation is the token's visitor's
+    assert connected and session["type"] == "session" and session["visitor_id"] == body["visitor_id"]
+    conversation = await Conversation.objects.aget(pk=session["conversation_id"])
+    assert conversation.visitor_id == body["visitor_id"]
+    await communicator.disconnect()
 
 
 @pytest.mark.parametrize(

@@ -101,16 +101,17 @@ def test_an_agent_sees_an_escalation_live_takes_over_replies_and_hands_back(serv
     visitor.context.close()
 
 
-def _chat(server, visitor_id: str, questions: list[str], rating: str | None = None) -> None:
-    """A visitor's conversation through the widget's websocket: each question answered (or escalated). The
+def _chat(server, questions: list[str], rating: str | None = None) -> None:
+    """A new visitor's conversation through the widget's websocket: each question answered (or escalated). Like
+    the widget, it asks for a session token with no visitor id and uses the one the server issues. The
     synchronous client: Playwright's sync API already runs an event loop in this thread."""
     import httpx
     from websockets.sync.client import connect
 
-    session = httpx.post(
-        server.url + "/api/widget/session", json={"key": "demo", "visitor": visitor_id}, headers={"Origin": server.url}
-    ).json()
-    url = server.url.replace("http://", "ws://") + f"/ws/chat/?key=demo&visitor={visitor_id}&token={session['token']}"
+    session = httpx.post(server.url + "/api/widget/session", json={"key": "demo"}, headers={"Origin": server.url})
+    assert session.status_code == 200, session.text
+    visitor_id, token = session.json()["visitor_id"], session.json()["token"]
+    url = server.url.replace("http://", "ws://") + f"/ws/chat/?key=demo&visitor={visitor_id}&token={token}"
     with connect(url, origin=server.url, open_timeout=10) as socket:
         assert json.loads(socket.recv(timeout=10))["type"] == "session"
         for question in questions:
@@ -125,10 +126,9 @@ def _chat(server, visitor_id: str, questions: list[str], rating: str | None = No
 
 def test_analytics_charts_are_drawn_from_recorded_conversations(server, browser: Browser, artifacts):
     # given: conversations held through the chat: answered and rated up, rated down, handed to a human
-    token = secrets.token_hex(4)
-    _chat(server, f"happy-{token}", [WIDGET_QUESTION, "How do I see who is online?"], rating="up")
-    _chat(server, f"unhappy-{token}", ["What is the airspeed of an unladen swallow?"], rating="down")
-    _chat(server, f"human-{token}", ["I want to talk to a human"])
+    _chat(server, [WIDGET_QUESTION, "How do I see who is online?"], rating="up")
+    _chat(server, ["What is the airspeed of an unladen swallow?"], rating="down")
+    _chat(server, ["I want to talk to a human"])
     # when
     agent = sign_in(browser, server, "ana")
     agent.goto(server.url + "/console/analytics/")

@@ -58,7 +58,8 @@ def test_an_uploaded_file_is_ingested_after_the_request_and_found_by_the_playgro
 def test_without_a_broker_the_job_runs_in_a_background_thread(data_dir, settings):
     # given
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    path = data_dir / "guide.md"
+    path = data_dir / "uploads" / "guide.md"  # where an upload lands: the rest of the data directory is refused
+    path.parent.mkdir()
     path.write_bytes(GUIDE)
     job = kb_services.job_create(targets=[str(path)])
     # when: enqueued, it returns at once

@@ -23,7 +23,7 @@ def test_the_queue_lists_down_rated_answers(agent_client, widget):
 
 
 def test_a_correction_is_written_approved_and_published_into_the_knowledge_base(
-    agent_client, widget, data_dir, django_capture_on_commit_callbacks
+    agent_client, support_admin_client, widget, data_dir, django_capture_on_commit_callbacks
 ):
     # given
     answer = AnswerFactory(reply_to__text="Can I change my delivery address?", text="No.")
@@ -34,9 +34,9 @@ def test_a_correction_is_written_approved_and_published_into_the_knowledge_base(
     assert response.status_code == 302
     correction = Correction.objects.get()
     assert (correction.status, correction.author.username) == ("draft", "sam")
-    # when: approved
+    # when: an admin approves it (publishing is for admins: tests/console/test_roles.py)
     with django_capture_on_commit_callbacks(execute=True):
-        agent_client.post(reverse("console:correction-approve", args=[correction.pk]))
+        support_admin_client.post(reverse("console:correction-approve", args=[correction.pk]))
     # then: published as an FAQ page of the knowledge base
     correction.refresh_from_db()
     assert correction.status == "approved" and correction.document_id
@@ -50,10 +50,10 @@ def test_an_empty_correction_is_refused(agent_client, widget):
     assert response.status_code == 200 and not Correction.objects.exists()
 
 
-def test_a_correction_can_be_rejected(agent_client, widget):
+def test_a_correction_can_be_rejected(support_admin_client, widget):
     answer = AnswerFactory()
     correction = Correction.objects.create(message=answer, text="Better answer.")
-    agent_client.post(reverse("console:correction-reject", args=[correction.pk]))
+    support_admin_client.post(reverse("console:correction-reject", args=[correction.pk]))
     correction.refresh_from_db()
     assert correction.status == "rejected"
 

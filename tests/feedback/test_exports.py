@@ -14,6 +14,7 @@ from feedback.exports import CSV_COLUMNS
 from feedback.models import ExportJob, GoodExample
 from feedback.tasks import export_job_task
 from kb.evaluation import cases_load
+from kb.models import Document
 from supportbot.chat.models import Message
 from tests.feedback.conftest import kb_answer
 from tests.feedback.factories import (
@@ -150,7 +151,9 @@ def test_csv_has_one_row_per_answer_with_feedback(dataset, tmp_path):
     handed_over = by_id[dataset["handed_over"].pk]
     assert (handed_over["rating"], handed_over["reason"]) == ("down", "unsafe")
     assert handed_over["agent_reply"] == "E4403: add your site to the allowed origins."
-    assert handed_over["cited_documents"].endswith("error-codes.md")
+    # What the visitor was shown: the local file's page on Supportbot, not its server path.
+    cited = Document.objects.get(uri__endswith="error-codes.md")
+    assert handed_over["cited_documents"] == f"/help/doc/{cited.pk}/"
     assert json.loads(handed_over["retrieved"])[0]["chunk_id"]
     assert handed_over["visitor"] != dataset["handed_over"].conversation.visitor_id
 
@@ -188,7 +191,7 @@ def test_bad_options_are_refused(tmp_path):
         call_command("export_feedback", "--format", "csv", "--out", str(tmp_path / "x.csv"), "--since", "yesterday")
 
 
-def test_an_export_job_writes_its_file_under_the_data_dir_and_staff_can_download_it(
+def test_an_export_job_writes_its_file_under_the_data_dir_and_admins_can_download_it(
     dataset, data_dir, client, django_user_model
 ):
     # given
@@ -202,8 +205,11 @@ def test_an_export_job_writes_its_file_under_the_data_dir_and_staff_can_download
     url = f"/feedback/exports/{job.pk}/download"
     assert client.get(url).status_code == 302  # to the sign-in page
     client.force_login(django_user_model.objects.create_user("visitor", password="x"))
-    assert client.get(url).status_code == 302
+    assert client.get(url).status_code == 403
+    # Exports hold every visitor's words: agents may not download them (tests/console/test_roles.py), admins may.
     client.force_login(django_user_model.objects.create_user("agent", password="x", is_staff=True))
+    assert client.get(url).status_code == 403
+    client.force_login(django_user_model.objects.create_superuser("lead", password="x"))
     response = client.get(url)
     assert response.status_code == 200 and "attachment" in response["Content-Disposition"]
     assert b"".join(response.streaming_content).decode().count("\n") == 2

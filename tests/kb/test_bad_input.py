@@ -251,11 +251,13 @@ def test_a_bad_page_is_a_clear_error_and_the_run_goes_on(http_site, ingest, rout
     _assert_nothing_written_for(http_site.url("/bad"))
 
 
-def test_an_unreachable_host_is_a_clear_error(http_site, ingest):
-    # given: a port nothing listens on
+def test_an_unreachable_host_is_a_clear_error(http_site, ingest, settings):
+    # given: a port nothing listens on, allowed like the test site so the fetcher does try to connect
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/page.html"
+        dead_port = probe.getsockname()[1]
+        dead = f"http://127.0.0.1:{dead_port}/page.html"
+    settings.KB_FETCH_ALLOWED_NETWORKS = [*settings.KB_FETCH_ALLOWED_NETWORKS, f"127.0.0.1:{dead_port}"]
     http_site.route("/good.html", body=GOOD_HTML)
 
     # when

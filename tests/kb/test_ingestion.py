@@ -179,7 +179,8 @@ def test_a_pdf_is_read_page_by_page(mixed_folder, ingest):
     assert "zorblax" in chunks[0].text
     assert "quibbleflux" in chunks[1].text
     [hit] = kb.search("quibbleflux", k=1, mode="keyword")
-    assert (hit.heading, hit.link) == ("Page 2", f"{document.uri}#page=2")
+    # A local file is cited by its page on Supportbot (never its server path), at the page of the PDF.
+    assert (hit.heading, hit.link) == ("Page 2", f"/help/doc/{document.pk}/#page=2")
 
 
 def test_re_ingesting_unchanged_files_changes_nothing(mixed_folder, ingest):

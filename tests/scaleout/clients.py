@@ -7,11 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 import httpx
-from django.test import override_settings
 from websockets.asyncio.client import ClientConnection, connect
-
-from supportbot.chat.tokens import session_token_sign
-from tests.scaleout.cluster import SECRET_KEY
 
 WIDGET_KEY = "scaleout"
 
@@ -51,17 +47,21 @@ class Peer:
         await self.ws.close()
 
 
-def visitor_token(*, origin: str, visitor: str) -> str:
-    """The widget session token the deployment would issue (POST /api/widget/session), signed with its secret."""
-    with override_settings(SECRET_KEY=SECRET_KEY):
-        return session_token_sign(widget_key=WIDGET_KEY, origin=origin, visitor_id=visitor)
+async def visitor_session(http_base: str, *, origin: str, visitor: str = "") -> tuple[str, str]:
+    """What the widget does before every connect: POST /api/widget/session, sending the visitor id the server
+    issued earlier (none for a new visitor); the server's visitor id and its session token."""
+    body = {"key": WIDGET_KEY} | ({"visitor": visitor} if visitor else {})
+    async with httpx.AsyncClient(timeout=20) as client:
+        response = await client.post(f"{http_base}/api/widget/session", json=body, headers={"Origin": origin})
+    assert response.status_code == 200, response.text
+    return response.json()["visitor_id"], response.json()["token"]
 
 
-async def visitor_connect(ws_base: str, *, visitor: str, conversation: str = "") -> Peer:
-    """The one place a visitor's socket is opened."""
-    # A page Supportbot serves itself (the edge checks origins against DJANGO_ALLOWED_HOSTS; the widget allows "*").
+async def visitor_connect(ws_base: str, *, visitor: str = "", conversation: str = "") -> Peer:
+    """The one place a visitor's socket is opened: a new visitor, or the server-issued `visitor` coming back."""
+    # A page Supportbot serves itself (the widget allows "*").
     origin = ws_base.replace("ws://", "http://")
-    token = visitor_token(origin=origin, visitor=visitor)
+    visitor, token = await visitor_session(origin, origin=origin, visitor=visitor)
     url = f"{ws_base}/ws/chat/?key={WIDGET_KEY}&visitor={visitor}&token={token}&conversation={conversation}"
     return Peer(await connect(url, origin=origin, open_timeout=20, ping_interval=None))
 

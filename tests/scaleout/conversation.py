@@ -43,11 +43,12 @@ class LiveConversation:
 
 
 async def conversation_start(visitor_ws: str, agent_ws: str, *, session_key: str, visitor: str) -> LiveConversation:
-    """An agent's console is open on one server; a visitor on another asks for a human, the escalation reaches the
-    console live, and the agent watches the conversation and takes it over."""
+    """An agent's console is open on one server; a new visitor on another asks for a human, the escalation reaches
+    the console live, and the agent watches the conversation and takes it over. `visitor` names the visitor's
+    client ids; the visitor id itself is the one the server issues."""
     agent = await agent_connect(agent_ws, session_key=session_key)
     await agent.expect("hello")
-    peer = await visitor_connect(visitor_ws, visitor=visitor)
+    peer = await visitor_connect(visitor_ws)
     await peer.expect("session")
     await peer.send({"type": "message", "text": ASK_FOR_HUMAN, "client_id": f"{visitor}-ask"})
     await peer.expect("received", client_id=f"{visitor}-ask")

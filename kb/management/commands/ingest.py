@@ -14,7 +14,12 @@ class Command(BaseCommand):
     help = "Ingest files, folders, web pages and sitemaps into the knowledge base."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("targets", nargs="+", metavar="PATH_OR_URL")
+        parser.add_argument(
+            "targets",
+            nargs="+",
+            metavar="PATH_OR_URL",
+            help="Files and folders (never inside the data directory), http(s) pages and sitemaps.",
+        )
         parser.add_argument("--prune", action="store_true", help="Delete documents that vanished from a source.")
         parser.add_argument("--force", action="store_true", help="Re-ingest even unchanged documents.")
         parser.add_argument("--quiet", action="store_true", help="No progress bar.")

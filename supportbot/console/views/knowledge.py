@@ -10,9 +10,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 import kb
+from kb import quarantine
 from kb.models import Document, IngestionJob
 from supportbot.console import services
 from supportbot.console.access import admin_required
@@ -38,6 +40,7 @@ def job_row(job: IngestionJob) -> dict:
         "failed": job.failed,
         "deleted": job.deleted,
         "chunks_written": job.chunks_written,
+        "flagged": job.flagged,
         "errors": [{"uri": _short_target(e.get("uri", "")), "error": e.get("error", "")} for e in job.errors],
         "created_at": job.created_at.isoformat(),
     }
@@ -55,10 +58,14 @@ def _jobs() -> list[dict]:
 @admin_required
 def kb_page(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:200]
-    documents = Document.objects.order_by("title").only("title", "uri", "url", "format", "chunk_count", "updated_at")
+    documents = Document.objects.order_by("title").only(
+        "title", "uri", "url", "format", "chunk_count", "updated_at", "flag_status", "flagged_reasons"
+    )
     if query:
         documents = documents.filter(title__icontains=query)
     page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    for document in page:
+        document.flag_kinds = sorted({reason["what"] for reason in flag_reasons(document)})
     context = {"upload_form": UploadForm(), "urls_form": UrlsForm(), "jobs": _jobs(), "page": page, "q": query}
     return render(request, "console/kb.html", context)
 
@@ -104,7 +111,58 @@ def kb_urls(request: HttpRequest) -> HttpResponse:
 @admin_required
 def document_page(request: HttpRequest, pk: int) -> HttpResponse:
     document = get_object_or_404(Document, pk=pk)
-    return render(request, "console/kb_document.html", {"document": document, "chunks": document.chunks.all()})
+    context = {
+        "document": document,
+        "chunks": document.chunks.all(),
+        "flagged_positions": quarantine.flagged_chunk_positions(document),
+        "flag_reasons": flag_reasons(document),
+    }
+    return render(request, "console/kb_document.html", context)
+
+
+# --- Planted-instruction review (kb/quarantine.py): admins only, since a release puts text into public answers ---
+@require_POST
+@admin_required
+def document_release(request: HttpRequest, pk: int) -> HttpResponse:
+    return _review(request, pk, quarantine.document_release, _("The document was released: all its chunks answer."))
+
+
+@require_POST
+@admin_required
+def document_quarantine_keep(request: HttpRequest, pk: int) -> HttpResponse:
+    done = _("The document stays in quarantine: its flagged chunks never answer.")
+    return _review(request, pk, quarantine.document_quarantine_keep, done)
+
+
+def _review(request: HttpRequest, pk: int, review, done: str) -> HttpResponse:
+    try:
+        review(document_id=pk, reviewer=request.user.get_username())
+    except quarantine.QuarantineError as exc:
+        messages.error(request, _REVIEW_ERRORS.get(exc.code, exc.detail))
+        return redirect("console:kb")
+    messages.success(request, done)
+    return redirect("console:document", pk=pk)
+
+
+def flag_reasons(document: Document) -> list[dict]:
+    """The scan's findings in the console's words: where (title or chunk), what, and the sentence."""
+    reasons = []
+    for reason in document.flagged_reasons:
+        chunk = reason["chunk"]
+        where = _("title") if chunk is None else _("chunk #%(position)s") % {"position": chunk}
+        if reason["kind"] == "secrets":
+            what = _("asks for secrets (%(what)s)") % {"what": reason["detail"]}
+        else:
+            what = _("gives the assistant orders")
+        reasons.append({"where": where, "what": what, "excerpt": reason["excerpt"]})
+    return reasons
+
+
+_REVIEW_ERRORS = {
+    "not_found": gettext_lazy("The document no longer exists."),
+    "not_flagged": gettext_lazy("The document is not flagged."),
+}
+# --- end planted-instruction review ---
 
 
 @require_POST

@@ -1,5 +1,9 @@
 """Feedback review: the queue of down-rated and escalated answers, corrections written and approved into the
-knowledge base, good examples marked (feedback's services); dataset exports for admins (feedback's jobs)."""
+knowledge base, good examples marked (feedback's services); dataset exports for admins (feedback's jobs).
+
+Agents read the queue, write corrections as drafts and mark good examples. Publishing into the public knowledge
+base (approving, or rejecting, which unpublishes) and exports are for admins: what an agent drafts reaches
+visitors only after an admin has read it."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from feedback.models import Correction, ExportJob, GoodExample
 from feedback.review import review_queue
 from supportbot.chat.models import Message
 from supportbot.console import inbox, services
-from supportbot.console.access import admin_required, agent_required
+from supportbot.console.access import admin_required, agent_required, is_console_admin
 from supportbot.console.forms import CorrectionForm, ExportForm
 
 ITEMS_PER_PAGE = 30
@@ -50,7 +54,12 @@ def review_item(request: HttpRequest, message_id: int) -> HttpResponse:
         except feedback_services.FeedbackError as exc:
             form.add_error("text", exc.detail)
         else:
-            messages.success(request, _("Correction saved as a draft. Approve it to add it to the knowledge base."))
+            if is_console_admin(request.user):
+                messages.success(request, _("Correction saved as a draft. Approve it to add it to the knowledge base."))
+            else:
+                messages.success(
+                    request, _("Correction saved as a draft. A support admin approves it into the knowledge base.")
+                )
             return redirect("console:review-item", message_id=answer.pk)
     context = {
         "answer": answer,
@@ -59,12 +68,13 @@ def review_item(request: HttpRequest, message_id: int) -> HttpResponse:
         "corrections": Correction.objects.filter(message=answer).select_related("author", "approved_by"),
         "good": GoodExample.objects.filter(message=answer).exists(),
         "form": form,
+        "can_publish": is_console_admin(request.user),
     }
     return render(request, "console/review_item.html", context)
 
 
 @require_POST
-@agent_required
+@admin_required
 def correction_approve(request: HttpRequest, correction_id: int) -> HttpResponse:
     correction = get_object_or_404(Correction, pk=correction_id)
     feedback_services.correction_approve(correction_id=correction.pk, approver=request.user)
@@ -73,7 +83,7 @@ def correction_approve(request: HttpRequest, correction_id: int) -> HttpResponse
 
 
 @require_POST
-@agent_required
+@admin_required
 def correction_reject(request: HttpRequest, correction_id: int) -> HttpResponse:
     correction = get_object_or_404(Correction, pk=correction_id)
     feedback_services.correction_reject(correction_id=correction.pk)

@@ -54,6 +54,8 @@
     internal_error: "Something went wrong on our side. Your message was kept.",
     rate_limited: "You're sending messages too quickly. Please wait a moment."
   };
+  // The daily answering budget is spent (or cannot be checked): answers still come, from the articles alone.
+  var BUDGET_NOTICE = "For now, answers come straight from the help centre articles. A human can help: use “Talk to a human”.";
   var CONFIDENCE = {
     high: ["Confident", "The help centre clearly supports this answer."],
     medium: ["Fairly sure", "The help centre supports most of this answer; check the sources."],
@@ -192,6 +194,21 @@
     "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;max-height:none;border-radius:0}}"
   ].join("");
 
+  // The host page's Content-Security-Policy decides whether a <style> element may apply: without 'unsafe-inline'
+  // in its style-src it is refused, and the widget would be unstyled. A constructed stylesheet is not an inline
+  // style, so no CSP blocks it; only browsers without constructable stylesheets get the <style> element.
+  function adoptStyle(root) {
+    try {
+      if (root.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function") {
+        var sheet = new CSSStyleSheet();
+        sheet.replaceSync(STYLE);
+        root.adoptedStyleSheets = [sheet];
+        return;
+      }
+    } catch (e) { /* no constructable stylesheets here: the fallback below */ }
+    root.appendChild(el("style", { text: STYLE }));
+  }
+
   function pageIsDark() {
     var probe = [document.body, document.documentElement];
     for (var i = 0; i < probe.length; i++) {
@@ -204,9 +221,9 @@
   function Widget() {
     this.host = el("div", { id: "supportbot-widget" });
     this.root = this.host.attachShadow({ mode: "open" });
-    this.root.appendChild(el("style", { text: STYLE }));
-    this.visitor = recall("visitor") || randomId();
-    remember("visitor", this.visitor);
+    adoptStyle(this.root);
+    // The visitor id is the server's (signed for this widget): none until the first session answer gives one.
+    this.visitor = recall("visitor");
     this.conversation = recall("conversation");
     this.outbox = [];
     this.pending = {};
@@ -268,19 +285,30 @@
     this.setStatus("Connecting…");
     this.sessionToken().then(function (session) {
       if (!session) { self.setStatus("Chat unavailable on this site"); return; }
+      if (session.visitor_id !== self.visitor) {
+        // A new id (a first visit, or an id the server did not issue): the stored conversation was not this
+        // visitor's, so it is not asked for.
+        self.conversation = "";
+        remember("conversation", "");
+      }
       self.visitor = session.visitor_id;
       remember("visitor", self.visitor);
       self.open(session.token);
-    }, function () { self.reconnect(0); });
+    }, function (error) { self.reconnect((error && error.retryAfter) || 0); });
   };
 
   // Resolves to {token, visitor_id}, or to null when this site may not use the widget (no point retrying).
   Widget.prototype.sessionToken = function () {
     return fetch(new URL("/api/widget/session", SERVER).href, {
       method: "POST", credentials: "omit", cache: "no-store", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ key: KEY, visitor: this.visitor })
+      body: JSON.stringify(this.visitor ? { key: KEY, visitor: this.visitor } : { key: KEY })
     }).then(function (response) {
       if (response.status === 403 || response.status === 404) return null;
+      if (response.status === 429) {  // too many token requests from here: wait as long as the server says
+        var error = new Error("session token: HTTP 429");
+        error.retryAfter = parseInt(response.headers.get("Retry-After"), 10) || 60;
+        throw error;
+      }
       if (!response.ok) throw new Error("session token: HTTP " + response.status);
       return response.json();
     });
@@ -493,7 +521,10 @@
       refused.bubble.remove();
       this.input.value = refused.text + (this.input.value ? "\n" + this.input.value : "");
     }
-    this.log.appendChild(el("div", { class: "notice", role: "alert", text: ERRORS[frame.code] ? t(ERRORS[frame.code]) : (frame.detail || t("Something went wrong.")) }));
+    // A budget notice also comes as rate_limited, but it is not about speed: say what it means, in the page's language.
+    var budget = frame.code === "rate_limited" && /_tokens$|^budget_/.test(frame.scope || "");
+    this.log.appendChild(el("div", { class: "notice", role: "alert", text: budget ? t(BUDGET_NOTICE) :
+      ERRORS[frame.code] ? t(ERRORS[frame.code]) : (frame.detail || t("Something went wrong.")) }));
   };
 
   function start() { window.Supportbot = new Widget(); }

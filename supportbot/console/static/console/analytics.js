@@ -6,6 +6,10 @@
   "use strict";
   var C = window.SupportbotConsole, gettext = window.gettext || function (s) { return s; };
   var data = C.readJson("charts-data");
+  // Content-gap bars: widths through the CSSOM, as the Content-Security-Policy refuses style attributes.
+  Array.prototype.forEach.call(document.querySelectorAll(".gap-bar[data-share]"), function (bar) {
+    bar.style.width = Math.min(100, Math.max(0, Number(bar.getAttribute("data-share")) || 0)) + "%";
+  });
   var style = getComputedStyle(document.documentElement);
   var COLORS = {
     accent: "#3558e6", good: "#1e8e3e", bad: "#d93025", warn: "#f29900", grey: "#80868b", violet: "#9334e6",

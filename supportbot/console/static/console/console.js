@@ -156,6 +156,13 @@
     roles: ROLES, status: STATUS, beeps: 0, showWaiting: showWaiting
   };
 
+  // Forms that ask before they submit (data-confirm="question"). A listener here rather than an onsubmit attribute:
+  // the Content-Security-Policy runs no inline handlers.
+  document.addEventListener("submit", function (event) {
+    var question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   connect();
   setInterval(function () { send({ type: "heartbeat" }); }, HEARTBEAT_MS);
 })();

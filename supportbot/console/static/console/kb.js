@@ -11,9 +11,11 @@
 
   function progress(job) {
     var share = job.total ? Math.round(100 * job.processed / job.total) : (job.finished ? 100 : 0);
+    var filled = el("span");
+    filled.style.width = share + "%";  // through the CSSOM: the Content-Security-Policy refuses style attributes
     return el("div", {}, [
       el("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(job.total),
-        "aria-valuenow": String(job.processed) }, [el("span", { style: "width:" + share + "%" })]),
+        "aria-valuenow": String(job.processed) }, [filled]),
       el("span", { class: "small job-progress", text: interpolate(gettext("%s of %s documents"), [job.processed, job.total]) })
     ]);
   }
@@ -24,7 +26,10 @@
     var errors = job.errors.length ? el("ul", { class: "job-errors" }, job.errors.map(function (e) {
       return el("li", {}, [el("strong", { text: e.uri || gettext("job") }), ": " + e.error]);
     })) : null;
-    return el("td", { class: "small" }, [counts, errors]);
+    // Documents the planted-instruction scan quarantined (kb/quarantine.py): reviewed on each document's page.
+    var flagged = job.flagged ? el("div", {}, [el("span", { class: "pill low job-flagged",
+      text: interpolate(gettext("%s flagged: planted instructions, kept out of answers"), [job.flagged]) })]) : null;
+    return el("td", { class: "small" }, [counts, flagged, errors]);
   }
 
   function row(job) {
