@@ -62,8 +62,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Benchmarks are packages under bench/, run as modules (docs/benchmarks.md); this is the knowledge-base one.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.retrieval
 
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run

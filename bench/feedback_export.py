@@ -1,6 +1,6 @@
 """Feedback export benchmark: throughput and memory of `export_feedback` at 10k and 100k rated answers.
 
-    .venv/bin/python bench/feedback_export.py [--sizes 10000,100000] [--data-dir /tmp/supportbot-bench-feedback]
+    .venv/bin/python -m bench.feedback_export [--sizes 10000,100000] [--data-dir /tmp/supportbot-bench-feedback]
                                               [--append-docs]
 
 What it does:
@@ -33,7 +33,6 @@ import platform
 import random
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -41,16 +40,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.harness import ROOT, args_parse, command_announce, data_dir_prepare, database_migrate, log
+
 FORMATS = ("openai-chat", "preference", "eval", "csv")
 BATCH = 5000
 TOPICS = ["refund", "invoice", "password", "shipping", "widget", "API key", "export", "plan", "team seat", "SSO"]
 ACTIONS = ["change", "cancel", "find", "reset", "download", "set up", "remove", "upgrade", "share", "renew"]
-
-
-def log(message: str = "") -> None:
-    print(message, flush=True)
 
 
 def parse_args() -> argparse.Namespace:
@@ -59,22 +54,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data-dir", default="/tmp/supportbot-bench-feedback", help="wiped at start")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--append-docs", action="store_true", help="append the results to docs/benchmarks.md")
-    args = parser.parse_args()
+    args = args_parse(parser, quick={"sizes": "200,400", "data_dir": "/tmp/supportbot-bench-feedback-quick"})
     args.sizes = sorted(int(size) for size in args.sizes.split(","))
     return args
-
-
-def prepare_environment(data_dir: Path) -> None:
-    if data_dir == (ROOT / ".data").resolve() or data_dir in (ROOT, Path("/"), Path.home()):
-        sys.exit(f"refusing to use {data_dir} as the benchmark data directory (it is wiped)")
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        if os.environ.pop(name, None):
-            log(f"note: {name} is set; ignored, the benchmark uses its own embedded Postgres")
-    os.environ["SUPPORTBOT_DATA_DIR"] = str(data_dir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "supportbot.settings"
-    os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
 
 # --- the data -------------------------------------------------------------------------------------------------
@@ -237,17 +219,10 @@ def export_once(fmt: str, out: Path) -> dict:
 
 def main() -> None:
     args = parse_args()
-    command = shlex.join([".venv/bin/python", "bench/feedback_export.py", *sys.argv[1:]])
-    log(f"$ {command}")
-    data_dir = Path(args.data_dir).expanduser().resolve()
-    prepare_environment(data_dir)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", "kb", verbosity=0)  # its first migration creates the vector extension
-    call_command("migrate", verbosity=0)
+    command = command_announce("bench.feedback_export")
+    data_dir = data_dir_prepare(args.data_dir)
+    os.environ["SUPPORTBOT_DATA_DIR"] = str(data_dir)
+    database_migrate()
     rng = random.Random(args.seed)
     chunks = knowledge_base(rng)
     idle = export_once("csv", data_dir / "export-empty.csv")  # the same process with nothing to export

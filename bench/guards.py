@@ -1,6 +1,7 @@
 """Guard latency per turn: the input guard on the question, the output guard on each sentence of the answer.
 
-    .venv/bin/python bench/guards.py [--questions 70] [--json-out bench/results/guards.json]
+    .venv/bin/python -m bench.guards [--questions 70] [--json-out bench/results/guards.json]
+    .venv/bin/python -m bench.guards --quick     # a small run that checks it works (numbers mean nothing)
 
 Runs in a private embedded database (--data-dir, wiped first) over the demo knowledge base. For every eval
 question: the input guard (length, injection, abuse, secrets, personal data), then the answer's sentences (the
@@ -16,13 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bench.harness import ROOT, args_parse, command_announce, data_dir_prepare, database_migrate, results_write
 
 
 def _percentile(values: list[float], q: int) -> float:
@@ -33,18 +31,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--questions", type=int, default=70)
     parser.add_argument("--data-dir", default="/tmp/supportbot-bench-guards")
-    parser.add_argument("--json-out", default=str(ROOT / "bench/results/guards.json"))
-    args = parser.parse_args()
-    shutil.rmtree(args.data_dir, ignore_errors=True)
-    os.environ["SUPPORTBOT_DATA_DIR"] = args.data_dir
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    parser.add_argument("--json-out", default="bench/results/guards.json")
+    args = args_parse(parser, quick={"questions": 5, "data_dir": "/tmp/supportbot-bench-guards-quick"})
+    command = command_announce("bench.guards")
+    data_dir = data_dir_prepare(args.data_dir)
+    os.environ["SUPPORTBOT_DATA_DIR"] = str(data_dir)
+    database_migrate()
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     with open(os.devnull, "w") as quiet:
         call_command("demo_setup", stdout=quiet)
 
@@ -101,16 +95,14 @@ def main() -> None:
                         "embedding_ms": embed_ms,
                     }
                 )
-    report = {"command": " ".join([sys.executable.split("/")[-1], *sys.argv]), "turns": len(turns)}
+    report = {"command": command, "turns": len(turns)}
     for key in ("input_ms", "output_deterministic_ms", "deterministic_ms", "embedding_ms"):
         values = [t[key] for t in turns]
         report[key] = {"p50": round(_percentile(values, 50), 2), "p95": round(_percentile(values, 95), 2)}
     report["sentences_per_answer"] = round(statistics.mean(t["sentences"] for t in turns), 2)
     report["target_deterministic_p95_ms"] = 30
     report["pass"] = report["deterministic_ms"]["p95"] <= 30
-    Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json_out).write_text(json.dumps(report, indent=2))
-    print(f"command: .venv/bin/python bench/guards.py --questions {args.questions}")
+    results_write(report, args.json_out, data_dir, name="guards")
     print(f"{'per turn':34}{'p50 ms':>10}{'p95 ms':>10}")
     for key, label in [
         ("input_ms", "input guard"),

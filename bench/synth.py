@@ -1,7 +1,7 @@
 """Synthetic knowledge-base content for the benchmarks: support-style text and clustered embedding vectors.
 
-Nothing here touches Django; `run.py` loads what this makes. Everything is seeded, so two runs build the same
-corpus.
+Nothing here touches Django; bench/retrieval/load.py loads what this makes. Everything is seeded, so two runs build
+the same corpus.
 
 Text. The background vocabulary and its word frequencies come from the bundled demo help pages
 (kb/demo/docs), so common support words ("account", "widget", "settings", stop words) are as frequent as in

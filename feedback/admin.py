@@ -18,7 +18,6 @@ from feedback.models import (
     Rating,
     ReviewItem,
 )
-from feedback.review import review_queue
 from supportbot.console.access import is_console_admin
 
 
@@ -179,7 +178,7 @@ class ReviewQueueAdmin(ReadOnlyAdmin):
     search_fields = ("text", "reply_to__text")
 
     def get_queryset(self, request):
-        return review_queue()
+        return ReviewItem.objects.review_queue()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

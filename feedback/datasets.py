@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from feedback.models import Correction, GoodExample, ImplicitSignal, Rating
+from kb import SearchResult
 from kb.models import Chunk
-from kb.retrieval import SearchResult
 from supportbot.chat.models import Message
 from supportbot.pii import PLACEHOLDERS, pii_redact
 

@@ -5,7 +5,8 @@
 - preference: {"prompt", "chosen", "rejected"} for DPO trainers: a down-rated answer is rejected, its approved
   correction (or else the agent's reply after the handoff) is chosen;
 - eval: {"question", "contexts", "answer", "reference", "rating", "source_doc", ...}, readable by
-  `manage.py evaluate` (kb/evaluation.py), with the reference answer from a correction or an up-rated answer;
+  `manage.py evaluate` (supportbot/evaluation/cases.py), with the reference answer from a correction or an
+  up-rated answer;
 - csv: one row per answer with feedback, for spreadsheets.
 
 Rows that can't make a valid line are skipped and counted by reason. Personal data is scrubbed on the way out

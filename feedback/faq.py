@@ -1,8 +1,9 @@
 """Approved corrections become knowledge-base documents: one FAQ page per correction.
 
-Each is a Markdown file under DATA_DIR/corrections/ ingested with the normal ingestion job, so it is chunked,
-embedded, searched and cited like any other source, and served at /help/faq/<id>/. The visitor's question is
-scrubbed of personal data first: the page is public.
+Each is a Markdown file under DATA_DIR/corrections/, written by kb.services.article_write (the one writer of
+knowledge-base articles) and ingested with the normal ingestion job, so it is chunked, embedded, searched and
+cited like any other source, and served at /help/faq/<id>/. The visitor's question is scrubbed of personal data
+first: the page is public.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import yaml
 from django.conf import settings
 
 from feedback.models import Correction
@@ -26,14 +26,12 @@ def faq_path(correction_id: int) -> Path:
     return settings.DATA_DIR / "corrections" / f"faq-{correction_id}.md"
 
 
-def faq_markdown(correction: Correction) -> str:
-    """The FAQ page: front matter (title, public url), the question as its heading, the correction as body."""
+def faq_title(correction: Correction) -> str:
+    """The FAQ page's title (and heading): the question it answers, scrubbed of personal data."""
     message = correction.message
     question = message.condensed_question or (message.reply_to.text if message.reply_to else "")
     question, _ = pii_redact(" ".join(question.split())[:MAX_TITLE_QUESTION_CHARS])
-    title = f"FAQ: {question}"
-    front = yaml.safe_dump({"title": title, "url": correction.faq_url}, allow_unicode=True, sort_keys=False)
-    return f"---\n{front}---\n\n# {title}\n\n{correction.text.strip()}\n"
+    return f"FAQ: {question}"
 
 
 def faq_publish(*, correction_id: int) -> Correction:
@@ -41,9 +39,9 @@ def faq_publish(*, correction_id: int) -> Correction:
     correction = Correction.objects.select_related("message__reply_to").get(pk=correction_id)
     if correction.status != Correction.Status.APPROVED:
         return correction  # rejected (or un-approved) since the task was queued
-    path = faq_path(correction.pk)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(faq_markdown(correction), encoding="utf-8")
+    path = kb_services.article_write(
+        path=faq_path(correction.pk), title=faq_title(correction), url=correction.faq_url, body=correction.text
+    )
     job = kb_services.job_create(targets=[str(path)])
     job = kb_services.job_run(job_id=job.pk)
     document = Document.objects.filter(uri=str(path.resolve())).first()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from supportbot.chat.models import Message
+from supportbot.chat.models import Message, MessageQuerySet
 
 
 class Rating(models.Model):
@@ -168,8 +169,32 @@ class ConfidenceCalibration(models.Model):
         return f"high ≥ {self.high:.3f}, low < {self.low:.3f} ({self.samples} ratings)"
 
 
+class ReviewItemQuerySet(MessageQuerySet):
+    def review_queue(self) -> ReviewItemQuerySet:
+        """The review queue the console's review page shows (and the read-only admin list mirrors), newest first:
+        down-rated answers and answers before an escalation (implicit signals, collected periodically), each with
+        its question, the latest down rating and reason, and the conversation's status."""
+        down = Rating.objects.filter(message=OuterRef("pk"), value=Rating.Value.DOWN).order_by("-updated_at", "-pk")
+        escalated = ImplicitSignal.objects.filter(message=OuterRef("pk"), kind=ImplicitSignal.Kind.ESCALATED)
+        return (
+            self.filter(role=Message.Role.BOT)
+            .filter(Q(Exists(down)) | Q(Exists(escalated)))
+            .annotate(
+                question=F("reply_to__text"),
+                rating=Subquery(down.values("value")[:1]),
+                reason=Subquery(down.values("reason")[:1]),
+                escalated=Exists(escalated),
+                conversation_status=F("conversation__status"),
+            )
+            .select_related("conversation")
+            .order_by("-created_at", "-pk")
+        )
+
+
 class ReviewItem(Message):
     """A bot answer seen as an item of the review queue (down-rated, or followed by an escalation)."""
+
+    objects = ReviewItemQuerySet.as_manager()
 
     class Meta:
         proxy = True

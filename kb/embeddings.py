@@ -97,28 +97,21 @@ class OnnxEmbedder:
 
 
 class OpenAIEmbedder:
-    """Embeddings from any OpenAI-compatible endpoint (the official SDK, synchronous)."""
+    """Embeddings from any OpenAI-compatible endpoint, through the one LLM boundary (supportbot.llm)."""
 
     def __init__(self, model_name: str, dimensions: int, *, batch_size: int):
-        from openai import OpenAI
+        # Imported here, like the local engines: the openai SDK is only loaded when this backend is chosen.
+        from supportbot.llm import embeddings_client
 
         self.model_name = model_name
         self.dimensions = dimensions
         self.batch_size = batch_size
-        self.client = OpenAI(
-            api_key=settings.OPENAI_API_KEY or "unset",
-            base_url=settings.OPENAI_BASE_URL,
-            timeout=settings.OPENAI_TIMEOUT_SECONDS,
-            max_retries=2,
-        )
+        self.client = embeddings_client()
 
     def embed(self, texts: list[str], *, kind: Kind = PASSAGE) -> np.ndarray:
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            response = self.client.embeddings.create(
-                model=self.model_name, input=texts[start : start + self.batch_size]
-            )
-            rows.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
+        from supportbot.llm import texts_embed
+
+        rows = texts_embed(client=self.client, model=self.model_name, texts=texts, batch_size=self.batch_size)
         vectors = np.array(rows, dtype=np.float32).reshape(len(texts), -1)
         if len(texts) and vectors.shape[1] != self.dimensions:
             raise ImproperlyConfigured(

@@ -3,7 +3,7 @@
 A document's `url` comes from its front matter or the address it was fetched from, so it is the author's (or a
 fetched page's) word: only an absolute http(s) URL or a path on Supportbot's own site is a link. Anything a
 browser would run or send elsewhere (javascript:, data:, vbscript:, "//host", a backslash) is dropped at
-ingestion (kb/extraction.py) and again wherever a link is made (kb/retrieval.py, kb/models.py, the safe_url
+ingestion (kb/extraction.py) and again wherever a link is made (kb/search_result.py, kb/models.py, the safe_url
 template filter), so rows stored before the check was added are covered too.
 
 A document without a public URL (an upload, a file given on the command line) is cited by /help/doc/<id>/, which

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.core.cache import caches
 
 import kb
-from kb.retrieval import SearchResult
+from kb import SearchResult
+from kb.search_result import PUBLIC_FIELDS
 from supportbot.chat import limits
 from supportbot.chat.services import origin_allowed, widget_for_key
 
@@ -48,7 +49,9 @@ class PublicResult:
 
     @classmethod
     def of(cls, result: SearchResult) -> PublicResult:
-        return cls(result.title, result.heading, result.link, _snippet(result.text))
+        # A deliberate projection of the one serialiser of a search result: what a citation shows, and no more.
+        shown = result.as_dict(PUBLIC_FIELDS)
+        return cls(shown["title"], shown["heading"], shown["url"], _snippet(shown["text"]))
 
 
 def search_public(*, query: str, k: int, widget_key: str, origin: str, host: str, address: str) -> list[PublicResult]:

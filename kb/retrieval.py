@@ -10,18 +10,13 @@ RRF (score = Σ 1 / (rrf_k + rank)), and the result rows carry the rank and scor
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass
-
 import numpy as np
 from django.conf import settings
 from django.db import connection
 from pgvector import Vector
 
 from kb.embeddings import embed_query
-from kb.public_links import document_link
-
-MODES = ("hybrid", "vector", "keyword")
+from kb.search_result import SEARCH_MODES, SearchResult
 
 _VECTOR_CTE = """
 vector_hits AS (
@@ -110,35 +105,6 @@ SELECT f.id, c.document_id, d.title, d.uri, d.url, c.heading_path, c.anchor, c.t
  LIMIT %(k)s"""
 
 
-@dataclass
-class SearchResult:
-    chunk_id: int
-    document_id: int
-    title: str
-    source: str
-    url: str
-    heading_path: list[str]
-    anchor: str
-    text: str
-    score: float
-    vector_rank: int | None = None
-    keyword_rank: int | None = None
-    vector_score: float | None = None
-    keyword_score: float | None = None
-
-    @property
-    def heading(self) -> str:
-        return " > ".join(self.heading_path)
-
-    @property
-    def link(self) -> str:
-        # What visitors see: never `source`, the server path an upload or local file was read from.
-        return document_link(url=self.url, document_id=self.document_id, anchor=self.anchor)
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "heading": self.heading, "url": self.link}
-
-
 def search(
     query: str, *, k: int = 5, mode: str = "hybrid", candidates: int | None = None, vector: np.ndarray | None = None
 ) -> list[SearchResult]:
@@ -146,8 +112,8 @@ def search(
 
     `vector` is the query's embedding when the caller already has it (the chat embeds once for cache and search).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"mode must be one of {', '.join(SEARCH_MODES)}, got {mode!r}")
     query = query.strip()
     if not query or k < 1:
         return []
@@ -173,9 +139,3 @@ def search(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [SearchResult(*row) for row in cursor.fetchall()]
-
-
-def timed_search(query: str, *, k: int = 5, mode: str = "hybrid") -> tuple[list[SearchResult], float]:
-    started = time.perf_counter()
-    results = search(query, k=k, mode=mode)
-    return results, (time.perf_counter() - started) * 1000

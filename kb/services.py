@@ -11,7 +11,9 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
+import yaml
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
@@ -272,6 +274,16 @@ def document_delete(*, document_id: int) -> None:
     Document.objects.filter(pk=document_id).delete()
     kb_version_bump()
     keyword_stats_refresh()
+
+
+def article_write(*, path: Path, title: str, url: str, body: str) -> Path:
+    """Write a knowledge-base article as a Markdown file: front matter (title, public url), the title as its
+    heading, then the body. The one writer of articles, for approved corrections' FAQ pages (feedback/faq.py) and
+    the console's new entries (supportbot/console/services.py); the caller ingests the file like any source."""
+    front = yaml.safe_dump({"title": title, "url": url}, allow_unicode=True, sort_keys=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"---\n{front}---\n\n# {title}\n\n{body.strip()}\n", encoding="utf-8")
+    return path
 
 
 @transaction.atomic

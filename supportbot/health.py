@@ -10,6 +10,7 @@ import logging
 from django.conf import settings
 from django.db import connection
 
+from supportbot.llm import llm_configured, pool_status
 from supportbot.metrics import QUEUE_DEPTH
 
 logger = logging.getLogger(__name__)
@@ -36,26 +37,11 @@ def _redis() -> str:
 
 def _llm() -> str:
     """At least one LLM endpoint available, or no LLM at all (the offline answerer always answers)."""
-    try:
-        from supportbot.chat.llm import pool_status  # the endpoint pool, when this version has it
-    except ImportError:
-        pool_status = None
-    from supportbot.chat.llm import llm_configured
-
     if not llm_configured():
         return "offline answerer"
-    if pool_status is None:
-        return "ok"
-    status = pool_status()
-    entries = status.values() if isinstance(status, dict) else status
-    if any(_available(entry) for entry in entries):
+    if any(row["available"] for row in pool_status()):
         return "ok"
     raise RuntimeError("no LLM endpoint is available")
-
-
-def _available(entry) -> bool:
-    value = entry.get("available") if isinstance(entry, dict) else getattr(entry, "available", entry)
-    return bool(value)
 
 
 CHECKS = {"database": _database, "redis": _redis, "llm": _llm}

@@ -10,6 +10,8 @@ import pytest
 
 from kb import services
 from kb.models import IngestionJob
+from supportbot.chat.models import Widget
+from tests.fake_llm import FakeLLM
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
@@ -134,3 +136,53 @@ def _end_pool_connections(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+# --- Shared fixtures of the chat, feedback, console, guards and evaluation tests (issue #14): a widget, a small
+# knowledge base, the local OpenAI-compatible stand-in for the remote LLM (or none), and a private data directory.
+# They lived in tests/chat/conftest.py and were imported from there by the other areas' conftests.
+FIXTURES = Path(__file__).resolve().parent / "kb" / "fixtures"
+ORIGIN = "http://testserver"
+
+
+@pytest.fixture
+def fake_llm() -> Iterator[FakeLLM]:
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def llm(settings, fake_llm) -> FakeLLM:
+    """Point Supportbot at the local OpenAI-compatible server."""
+    settings.OPENAI_BASE_URL = fake_llm.base_url
+    settings.OPENAI_API_KEY = "test-key"
+    settings.LLM_MODEL = "fake-model"
+    settings.LLM_TIMEOUT_SECONDS = 2.0
+    settings.LLM_MAX_RETRIES = 0
+    return fake_llm
+
+
+@pytest.fixture
+def no_llm(settings) -> None:
+    settings.OPENAI_BASE_URL = None
+    settings.OPENAI_API_KEY = ""
+
+
+@pytest.fixture
+def widget(db) -> Widget:
+    return Widget.objects.create(key="test-widget", name="Test", allowed_origins=[ORIGIN], title="Help")
+
+
+@pytest.fixture
+def knowledge(ingest) -> IngestionJob:
+    job = ingest(FIXTURES / "hybrid")
+    assert job.status == "succeeded", job.errors
+    return job
+
+
+@pytest.fixture
+def data_dir(settings, tmp_path: Path) -> Path:
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    return settings.DATA_DIR

@@ -1,11 +1,14 @@
 """A small local OpenAI-compatible server: the only stand-in for the remote LLM in tests and benchmarks.
 
-It speaks POST /v1/chat/completions (streamed as server-sent events, or not) so the real openai SDK is
-exercised over real HTTP. Tests choose its behaviour: what it answers, how fast it streams, and how it fails.
+It speaks POST /v1/chat/completions (streamed as server-sent events, or not) and POST /v1/embeddings, so the
+real openai SDK is exercised over real HTTP. Tests choose its behaviour: what it answers, how fast it streams,
+and how it fails.
 """
 
 from __future__ import annotations
 
+import array
+import base64
 import json
 import re
 import threading
@@ -62,6 +65,8 @@ class FakeLLM:
         self.token_delay = 0.0
         self.first_token_delay = 0.0
         self.chunk_words = 1
+        # /v1/embeddings: the length of every vector it returns (see _embeddings).
+        self.embedding_dimensions = 4
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -96,7 +101,9 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
                 with fake._lock:
                     fake.requests.append({"path": self.path, "body": body, "auth": self.headers.get("authorization")})
-                if not self.path.endswith("/chat/completions"):
+                if self.path.endswith("/embeddings"):
+                    self._json(200, _embeddings(body, fake.embedding_dimensions))
+                elif not self.path.endswith("/chat/completions"):
                     self._json(404, {"error": {"message": "not found"}})
                 elif fake.mode == "error":
                     self._json(fake.status, {"error": {"message": "fake failure", "type": "server_error"}})
@@ -172,6 +179,25 @@ def _chunk(body: dict, delta: dict | None, finish: str | None = None) -> dict:
         "created": int(time.time()),
         "model": body.get("model", "fake-model"),
         "choices": choices,
+    }
+
+
+def _embeddings(body: dict, dimensions: int) -> dict:
+    """Vector i is [len(text i), 1, 1, …]: known to the test before normalisation. The items come back in
+    reverse order, each with its index, as the API allows: clients must put them back in order. Like the real
+    API, base64 float32 when asked (the openai SDK asks by default), else lists of floats."""
+    texts = body.get("input", [])
+    texts = [texts] if isinstance(texts, str) else texts
+    vectors = [[float(len(text))] + [1.0] * (dimensions - 1) for text in texts]
+    if body.get("encoding_format") == "base64":
+        vectors = [base64.b64encode(array.array("f", vector).tobytes()).decode() for vector in vectors]
+    data = [{"object": "embedding", "index": i, "embedding": vector} for i, vector in enumerate(vectors)]
+    tokens = sum(len(text.split()) for text in texts)
+    return {
+        "object": "list",
+        "data": data[::-1],
+        "model": body.get("model", "fake-embedding"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
 
 

@@ -173,7 +173,7 @@ async def test_readyz_names_the_failing_part(settings, tmp_path, no_llm):
 
 @pytest.fixture
 def llm(settings):
-    from supportbot.chat.llm import pool_reset
+    from supportbot.llm import pool_reset
     from tests.fake_llm import FakeLLM
 
     server = FakeLLM().start()
@@ -186,7 +186,7 @@ def llm(settings):
 
 
 async def test_readyz_fails_when_no_llm_endpoint_is_available(llm):
-    from supportbot.chat.llm import LLMError, chat_complete
+    from supportbot.llm import LLMError, chat_complete
 
     # given: the only endpoint answered 429, so its breaker is open
     assert (await AsyncClient().get("/readyz")).json()["checks"]["llm"] == "ok"
@@ -237,7 +237,7 @@ async def test_json_log_lines_carry_the_conversation_id(widget, no_llm, json_log
     answered = [line for line in json_log() if line["message"].startswith("answered message")]
     assert len(answered) == 1
     assert answered[0]["conversation_id"] == session["conversation_id"]
-    assert answered[0]["logger"] == "supportbot.chat.consumers" and answered[0]["level"] == "info"
+    assert answered[0]["logger"] == "supportbot.chat.turn" and answered[0]["level"] == "info"
     assert len(answered[0]["request_id"]) == 32
 
 

@@ -2,12 +2,13 @@
 
 retrieve (kb.search, hybrid) → decide (nothing relevant: say so and offer a human, no LLM call) → prompt →
 stream (the LLM, or the offline answerer) → map [n] citations to retrieved chunks → confidence → store.
-The caller gets events to forward: {"type": "token", ...} while streaming, then {"type": "answer", ...}.
+The caller gets token frames to forward ({"type": "token", ...}) while streaming, then an Answered: the reply as
+stored. What follows an answer (the frame, the tokens spent, an escalation) is the turn's (supportbot/chat/turn.py).
+Streaming through the output guard is in streaming_release.py; condensing follow-ups in condensing.py.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,27 +19,23 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 import kb
+from kb import SearchResult
 from kb.embeddings import embed_query, embedder
 from kb.language import language_detect
-from kb.retrieval import SearchResult
 from supportbot.chat import prompts
 from supportbot.chat.answer_states import answer_claim, answer_store
 from supportbot.chat.citations import CitedAnswer, citations_map
+from supportbot.chat.condensing import question_condense
 from supportbot.chat.confidence import Confidence, confidence_score, label_for, retrieval_evidence, support_score
-from supportbot.chat.dbthreads import in_chat_thread, in_db_thread
-from supportbot.chat.llm import LLMError, Usage, chat_complete, chat_stream, llm_configured
+from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.models import Conversation, Message
 from supportbot.chat.offline import offline_answer
 from supportbot.chat.semantic_cache import cache_lookup, cache_store
 from supportbot.chat.sentences import sentences_split
+from supportbot.chat.streaming_release import Replace, guard_check, released, text_released, words_split
 from supportbot.chat.visitor_language import visitor_language
-from supportbot.guards.output_guard import (
-    OutputContext,
-    SentenceBuffer,
-    early_words,
-    output_context,
-    sentence_check,
-)
+from supportbot.guards.output_guard import OutputContext, SentenceBuffer, output_context
+from supportbot.llm import LLMError, Usage, chat_complete, chat_stream, llm_configured
 from supportbot.pii import pii_redact
 
 # Said to the visitor in their language: translated when the final text is put together (_final_text).
@@ -49,7 +46,6 @@ UNSURE = _("I'm not sure this fully answers your question.")
 GUARD_REFUSED = _("I'm sorry, I can't help with that here.")
 HUMAN_OFFER = _("Would you like to talk to a human? Use the “Talk to a human” button.")
 OFFLINE_MODEL = "offline-extractive"
-EARLY_WORDS_BATCH = 4
 _CJK = {"ko", "ja", "zh"}
 
 
@@ -73,22 +69,31 @@ class Draft:
     use_llm: bool = True
 
 
+@dataclass(frozen=True)
+class Answered:
+    """The end of an answer stream: the reply as stored, and whether this answerer wrote it (False: another answerer
+    finished it first, and saw to what follows it)."""
+
+    reply: Message
+    ours: bool = True
+
+
 async def answer_stream(
     *, conversation: Conversation, question: Message, use_llm: bool = True, bot: Message | None = None
-) -> AsyncIterator[dict]:
-    """Answer `question` (already stored) in `conversation`; yield token events, then the answer event.
+) -> AsyncIterator[dict | Answered]:
+    """Answer `question` (already stored) in `conversation`; yield token frames, then the Answered reply.
     With use_llm=False (the widget's daily token budget is spent) the offline answerer answers and a human is
     offered. `bot` is the reply stored pending with the question (answer_states); without one, one is created.
-    A reply that another answerer finished meanwhile is not written again: its stored answer is the event."""
+    A reply that another answerer finished meanwhile is not written again: it ends the stream as stored."""
     started = time.perf_counter()
     draft = Draft(question=question.text, use_llm=use_llm)
     history = await in_db_thread(_history)(conversation, before=question)
-    draft.condensed = await _condense(question.text, history, use_llm=use_llm)
+    draft.condensed = await question_condense(question=question.text, history=history, use_llm=use_llm)
     # One trip to a worker thread for everything up to the model: under load each trip back to the event loop
     # waits behind every other conversation's work.
     question_vector, cached, bot, widget = await in_db_thread(_prepare)(conversation, draft, bot)
     if bot is not None and bot.state not in Message.UNFINISHED:
-        yield answer_event(bot, escalate=False)
+        yield Answered(bot, ours=False)
         return
     if cached is not None:
         async for event in _replay(cached, draft, conversation, started, bot):
@@ -102,8 +107,7 @@ async def answer_stream(
             else:
                 yield {"type": "token", "message_id": bot.pk, "text": piece}
     draft.timings["generate_ms"] = _ms(t1)
-    answer = await in_db_thread(_finish)(bot, conversation, draft, question, question_vector, started)
-    yield answer
+    yield await in_db_thread(_finish)(bot, conversation, draft, question, question_vector, started)
 
 
 def _prepare(
@@ -143,33 +147,6 @@ def _history(conversation: Conversation, *, before: Message) -> list[dict]:
     return [{"role": "user" if m.role == Message.Role.VISITOR else "assistant", "content": m.text} for m in recent]
 
 
-_REFERRING = re.compile(
-    r"\b(it|its|that|this|those|these|they|them|there|one|ones|same|above|previous|else|also|too)\b"
-    r"|^\s*(and|or|but|so|what about|how about)\b|그거|그것|이거|이것|저거|그럼|それ|これ|あれ",
-    re.IGNORECASE,
-)
-
-
-def _needs_condensing(question: str) -> bool:
-    """A short question, or one that points back ("and for that one?"), depends on the conversation."""
-    return len(question.split()) <= 4 or bool(_REFERRING.search(question))
-
-
-async def _condense(question: str, history: list[dict], *, use_llm: bool = True) -> str:
-    """Make a follow-up standalone: by the LLM when there is one, else by borrowing the last question.
-    A question that stands on its own skips this (it would cost a whole model call before retrieval)."""
-    if not history or not _needs_condensing(question):
-        return question
-    if use_llm and llm_configured():
-        try:
-            condensed = await chat_complete(prompts.condense_messages(question, history))
-            return condensed or question
-        except LLMError:
-            pass
-    previous = next((turn["content"] for turn in reversed(history) if turn["role"] == "user"), "")
-    return f"{previous} {question}" if previous and len(question.split()) <= 6 else question
-
-
 def _embed(text: str) -> np.ndarray:
     # As a query: e5-style multilingual models embed questions and passages differently.
     return embed_query(text)
@@ -205,18 +182,13 @@ async def _generate(
     guard = draft.guard or await in_db_thread(_guard_context)(draft, widget)
     if not (draft.use_llm and llm_configured()):
         draft.model = OFFLINE_MODEL
-        text = await in_db_thread(offline_answer)(question_vector, draft.results, question=draft.question)
-        buffer = SentenceBuffer()
-        for sentence in [*buffer.feed(text), *buffer.flush()]:
-            if checked := await _check(sentence, guard):
-                draft.text += checked
-                for word in _words(checked):
-                    yield word
+        async for word in _offline_words(draft, question_vector, guard):
+            yield word
         return
     messages = prompts.answer_messages(draft.question, draft.results, history)
     raw: list[str] = []
     try:
-        async for piece in _released(chat_stream(messages, usage=draft.usage), raw, draft, guard):
+        async for piece in released(chat_stream(messages, usage=draft.usage), raw, draft, guard):
             yield piece
     except LLMError as exc:
         # Every endpoint failed (docs/llm-endpoints.md): answer from the knowledge base instead, offer a human.
@@ -243,12 +215,8 @@ async def _generate(
 async def _offline_words(draft: Draft, question_vector: np.ndarray, guard: OutputContext) -> AsyncIterator[str]:
     """The offline answerer's answer, through the output guard, word by word."""
     text = await in_db_thread(offline_answer)(question_vector, draft.results, question=draft.question)
-    buffer = SentenceBuffer()
-    for sentence in [*buffer.feed(text), *buffer.flush()]:
-        if checked := await _check(sentence, guard):
-            draft.text += checked
-            for word in _words(checked):
-                yield word
+    async for word in text_released(text, draft, guard):
+        yield word
 
 
 def _language_mismatch(draft: Draft) -> str:
@@ -258,67 +226,6 @@ def _language_mismatch(draft: Draft) -> str:
     if asked != answered and (asked in _CJK or answered in _CJK):
         return asked
     return ""
-
-
-@dataclass
-class Replace:
-    """What the visitor should see instead of everything streamed so far (a sentence shown early failed)."""
-
-    text: str
-
-
-async def _released(
-    stream: AsyncIterator[str], raw: list[str], draft: Draft, guard: OutputContext
-) -> AsyncIterator[str | Replace]:
-    """The model's words as the visitor may see them: each sentence is checked whole when it ends, and its
-    first plain, sourced words may go ahead of that check (early_words) so the answer starts streaming at once."""
-    buffer, shown = SentenceBuffer(), ""  # shown: the current sentence's words already sent
-    async for piece in stream:
-        raw.append(piece)
-        for sentence in buffer.feed(piece):
-            async for out in _sentence_release(sentence, shown, draft, guard):
-                yield out
-            shown = ""
-            if guard.leak:
-                return
-        # The first words go out as soon as they may; after that, every few words (fewer frames and checks).
-        if (not shown or _words_since(buffer.pending, shown) >= EARLY_WORDS_BATCH) and (
-            early := early_words(buffer.pending, shown, guard)
-        ):
-            shown += early
-            yield early
-    for sentence in buffer.flush():
-        async for out in _sentence_release(sentence, shown, draft, guard):
-            yield out
-
-
-def _words_since(pending: str, shown: str) -> int:
-    return pending.count(" ", len(shown))
-
-
-async def _sentence_release(sentence: str, shown: str, draft: Draft, guard: OutputContext):
-    checked = await _check(sentence, guard)
-    if guard.leak:
-        if shown:
-            yield Replace(draft.text)
-        return
-    if checked and checked.startswith(shown):
-        draft.text += checked
-        if rest := checked[len(shown) :]:
-            yield rest
-        return
-    if checked:
-        draft.text += checked
-    if shown:
-        yield Replace(draft.text)
-
-
-async def _check(sentence: str, guard: OutputContext) -> str | None:
-    checked = await in_chat_thread(sentence_check)(sentence, guard)
-    if checked is None:
-        return None
-    tail = sentence[len(sentence.rstrip()) :] or " "
-    return checked.rstrip() + tail
 
 
 async def _reask(
@@ -336,21 +243,14 @@ async def _reask(
         return
     guard.kept = guard.dropped = 0
     buffer = SentenceBuffer()
-    kept = [c for s in [*buffer.feed(again), *buffer.flush()] if (c := await _check(s, guard))]
+    kept = [c for s in [*buffer.feed(again), *buffer.flush()] if (c := await guard_check(s, guard))]
     if kept and not guard.leak:
         draft.text = "".join(kept)
 
 
-def _words(text: str) -> list[str]:
-    words = text.split(" ")
-    return [word if i == len(words) - 1 else word + " " for i, word in enumerate(words) if word]
-
-
 def _finish(
     bot: Message, conversation: Conversation, draft: Draft, question: Message, question_vector, started: float
-) -> dict:
-    from supportbot.chat.escalation import low_confidence_streak
-
+) -> Answered:
     refused = bool(draft.guard and draft.guard.leak)
     draft.cited = citations_map(draft.text, draft.results) if not (draft.failed or refused) else CitedAnswer("")
     if draft.cited.invented:
@@ -382,11 +282,10 @@ def _finish(
     bot.prompt_tokens, bot.completion_tokens = draft.usage.prompt_tokens, draft.usage.completion_tokens
     bot.reply_to = question
     if (stored := answer_store(bot)) is not bot:
-        return answer_event(stored, escalate=False)  # another answerer finished it first: theirs stands
+        return Answered(stored, ours=False)  # another answerer finished it first: theirs stands
     if confidence.label != "low" and draft.cited.citations and not draft.failed:
         cache_store(widget_id=conversation.widget_id, question=draft.condensed, vector=question_vector, message=bot)
-    escalate = low_confidence_streak(conversation, latest=bot)
-    return answer_event(bot, escalate=escalate)
+    return Answered(bot)
 
 
 def _support(cited: CitedAnswer, guard: OutputContext | None) -> float:
@@ -440,28 +339,14 @@ def _retrieved_row(result: SearchResult) -> dict:
     }
 
 
-def answer_event(bot: Message, *, escalate: bool) -> dict:
-    return {
-        "type": "answer",
-        "message_id": bot.pk,
-        "text": bot.text,
-        "citations": [{k: c[k] for k in ("n", "title", "url", "snippet")} for c in bot.citations],
-        "confidence": bot.confidence,
-        "confidence_label": bot.confidence_label,
-        "escalation_offered": bot.escalation_offered,
-        "escalate": escalate,
-        "from_cache": bot.from_cache,
-    }
-
-
 async def _replay(
     cached: Message, draft: Draft, conversation: Conversation, started: float, bot: Message | None
-) -> AsyncIterator[dict]:
+) -> AsyncIterator[dict | Answered]:
     """A cached answer streams like a fresh one, and is stored as its own message."""
     bot = await in_db_thread(_cached_copy)(cached, conversation, draft, started, bot)
-    for word in _words(bot.text):
+    for word in words_split(bot.text):
         yield {"type": "token", "message_id": bot.pk, "text": word}
-    yield answer_event(bot, escalate=False)
+    yield Answered(bot)
 
 
 def _cached_copy(

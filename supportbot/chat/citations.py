@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from kb.retrieval import SearchResult
+from kb import SearchResult
 from supportbot.guards.links import AllowedLinks, links_strip
 from supportbot.guards.planted import planted_strip
 

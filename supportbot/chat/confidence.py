@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 
+from kb import SearchResult
 from kb.models import Chunk
-from kb.retrieval import SearchResult
 
 # Cosine similarities of MiniLM between a question and a passage that answers it sit around 0.45–0.75;
 # unrelated text sits below 0.25. These map that range onto 0–1.

@@ -14,9 +14,9 @@ import re
 
 import numpy as np
 
+from kb import SearchResult
 from kb.embeddings import embedder
 from kb.language import language_detect
-from kb.retrieval import SearchResult
 from supportbot.chat.sentences import sentences_split
 from supportbot.guards.planted import planted_find
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from kb.retrieval import SearchResult
+from kb import SearchResult
 from supportbot.guards.leakage import CANARY
 
 PROMPT_VERSION = "2026-12-06.1"

@@ -26,8 +26,9 @@ from django.utils import timezone, translation
 
 from supportbot.chat import services
 from supportbot.chat.answer_states import answer_release
-from supportbot.chat.answering import HUMAN_OFFER, LLM_FAILED, answer_event, answer_stream
+from supportbot.chat.answering import HUMAN_OFFER, LLM_FAILED, Answered, answer_stream
 from supportbot.chat.dbthreads import in_db_thread
+from supportbot.chat.escalation import failure_escalates
 from supportbot.chat.models import Conversation, Message
 from supportbot.chat.takeover import conversation_broadcast_async
 from supportbot.chat.visitor_language import visitor_language
@@ -38,16 +39,17 @@ SWEEP_BATCH = 50  # replies one sweep answers; the next sweep takes the rest
 
 async def answer_events(
     *, conversation: Conversation, question: Message | None, bot: Message, use_llm: bool = True
-) -> AsyncIterator[dict]:
+) -> AsyncIterator[dict | Answered]:
     """answer_stream for the reply `bot` owes `question`, ending with the answer, or with an apology, a human offer
-    and the escalation — never with nothing. Closed before its end (the consumer cancelled), it releases the reply
-    for recovery. Callers close it (contextlib.aclosing) so that happens at once."""
+    and the escalation (or, with the database away, an error frame) — never with nothing. Closed before its end
+    (the consumer cancelled), it releases the reply for recovery. Callers close it (contextlib.aclosing) so that
+    happens at once."""
     ended = False
     try:
         if question is None:  # its question was deleted: nothing to answer, but the reply must not stay empty
             raise Message.DoesNotExist(f"the question of reply {bot.pk} is gone")
         async for event in answer_stream(conversation=conversation, question=question, use_llm=use_llm, bot=bot):
-            ended = event["type"] == "answer"
+            ended = isinstance(event, Answered)
             yield event
     except Exception as exc:  # noqa: BLE001 — whatever broke, the visitor gets a reply and a human
         logger.exception("answering reply %s failed", bot.pk)
@@ -67,7 +69,7 @@ async def _release(bot_id: int) -> None:
         logger.exception("could not release reply %s; the sweep takes it after the grace", bot_id)
 
 
-async def _apology_frames(bot: Message, question_text: str, *, reason: str) -> AsyncIterator[dict]:
+async def _apology_frames(bot: Message, question_text: str, *, reason: str) -> AsyncIterator[dict | Answered]:
     try:
         stored, escalated = await in_db_thread(answer_fail)(bot_id=bot.pk, reason=reason)
     except Exception:  # noqa: BLE001 — the database away, most likely
@@ -75,8 +77,8 @@ async def _apology_frames(bot: Message, question_text: str, *, reason: str) -> A
         logger.exception("could not store the apology for reply %s", bot.pk)
         yield {"type": "error", "code": "answer_failed", "detail": apology_text(question_text)}
         return
-    if stored is not None:
-        yield answer_event(stored, escalate=False)
+    if stored is not None:  # the apology, or a reply another answerer finished meanwhile (theirs stands)
+        yield Answered(stored, ours=stored.state == Message.State.FAILED)
     if escalated is not None:
         yield escalated
 
@@ -105,7 +107,7 @@ def answer_fail(*, bot_id: int, reason: str) -> tuple[Message | None, dict | Non
             guard_results=[*bot.guard_results, failure],
         )
         escalated = None
-        if failed and bot.conversation.status != Conversation.Status.CLOSED:
+        if failed and failure_escalates(bot.conversation):
             escalated = services.conversation_escalate(conversation=bot.conversation, reason="answer_failed")
     bot.refresh_from_db()
     return bot, escalated
@@ -153,24 +155,23 @@ def abandoned_take(*, conversation_id, limit: int) -> list[Message]:
 
 async def _answer_again(bot: Message, conversation: Conversation) -> list[dict]:
     """Answer a taken-over reply offline, or apologise; the frames its visitor should see. Agents are told."""
-    frames = []
+    frames, replies = [], []
     events = answer_events(conversation=conversation, question=bot.reply_to, bot=bot, use_llm=False)
     async with aclosing(events):
         async for event in events:
-            if event["type"] == "token":
+            if not isinstance(event, Answered):
+                if event["type"] != "token":
+                    frames.append(event)
                 continue
-            event.pop("from_cache", None)
-            escalate = event.pop("escalate", False)
-            frames.append(event)
-            if escalate:
-                escalated = await in_db_thread(services.conversation_escalate)(
-                    conversation=conversation, reason="low_confidence"
-                )
+            replies.append(event.reply)
+            frames.append(services.answer_frame(event.reply))
+            escalated = await in_db_thread(services.conversation_escalate_if_due)(
+                conversation=conversation, reply=event.reply, ours=event.ours
+            )
+            if escalated is not None:
                 frames.append(escalated)
-    for frame in frames:
-        if frame["type"] == "answer":
-            payload = {"role": Message.Role.BOT, **{k: v for k, v in frame.items() if k != "type"}}
-            await conversation_broadcast_async(get_channel_layer(), conversation.pk, payload)
+    for reply in replies:
+        await conversation_broadcast_async(get_channel_layer(), conversation.pk, services.message_payload(reply))
     return frames
 
 

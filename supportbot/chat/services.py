@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
 import uuid
 from datetime import timedelta
@@ -19,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from feedback.models import Rating
 from supportbot.chat.answer_states import answer_pending_create
+from supportbot.chat.escalation import escalation_reason, wants_human
 from supportbot.chat.models import AgentPresence, Conversation, Message, Widget
 from supportbot.guards.input_guard import CLOSED_FOR_ABUSE, InputVerdict, input_check
 
@@ -26,11 +26,6 @@ logger = logging.getLogger(__name__)
 AGENTS_GROUP = "agents"
 # A channel layer slower than this is given up on: consoles miss a live update, the caller carries on.
 BROADCAST_TIMEOUT_SECONDS = 2.0
-_HUMAN_REQUEST = re.compile(
-    r"\b(talk|speak|chat|connect)\b.{0,20}\b(human|person|agent|someone|somebody|representative|operator|staff)\b"
-    r"|\b(human|real person|live agent|representative|operator)\b\s*(please|pls|now)?\s*[.!?]*$",
-    re.IGNORECASE,
-)
 
 
 class ChatError(Exception):
@@ -66,7 +61,11 @@ def conversation_resume(*, widget: Widget, visitor_id: str, conversation_id: str
     """The visitor's conversation with this id when it is theirs and still open."""
     if not _is_uuid(conversation_id):
         return None
-    existing = Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id).first()
+    existing = (
+        Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id)
+        .select_related("widget")  # every turn reads the widget (guard, limits, budget): once per conversation
+        .first()
+    )
     return existing if existing and existing.status != Conversation.Status.CLOSED else None
 
 
@@ -99,6 +98,7 @@ def conversation_transcript(conversation: Conversation, *, limit: int = 100) -> 
 
 
 def message_payload(message: Message) -> dict:
+    """A message as the widget and the consoles show it: the one serialiser (answer_frame is it, as a frame)."""
     payload = {"message_id": message.pk, "role": message.role, "text": message.text}
     if message.role == Message.Role.BOT:
         payload.update(
@@ -110,6 +110,13 @@ def message_payload(message: Message) -> dict:
     if message.role == Message.Role.AGENT:
         payload["agent"] = _agent_name(message)
     return payload
+
+
+def answer_frame(reply: Message) -> dict:
+    """The visitor's frame for a bot reply as stored."""
+    payload = message_payload(reply)
+    del payload["role"]
+    return {"type": "answer", **payload}
 
 
 def _agent_name(message: Message) -> str:
@@ -167,9 +174,8 @@ def _topic_vectors(widget: Widget, text: str):
     return vectors[:-1], vectors[-1]
 
 
-def guard_reply(*, conversation: Conversation, question: Message, verdict: InputVerdict) -> tuple[Message, bool]:
-    """Answer a declined or redirected message without a model. Returns the reply and whether to escalate."""
-    escalate = False
+def guard_reply(*, conversation: Conversation, question: Message, verdict: InputVerdict) -> Message:
+    """Answer a declined or redirected message without a model (whether it escalates: escalation.py)."""
     reply = verdict.reply
     if verdict.reason == "abusive_language":
         conversation.abuse_count += 1
@@ -177,9 +183,7 @@ def guard_reply(*, conversation: Conversation, question: Message, verdict: Input
             conversation.status = Conversation.Status.CLOSED
             reply = str(CLOSED_FOR_ABUSE)
         conversation.save(update_fields=["abuse_count", "status", "updated_at"])
-    elif verdict.reason == "prompt_injection":
-        escalate = conversation.status == Conversation.Status.OPEN
-    bot = Message.objects.create(
+    return Message.objects.create(
         conversation=conversation,
         role=Message.Role.BOT,
         text=reply,
@@ -189,25 +193,21 @@ def guard_reply(*, conversation: Conversation, question: Message, verdict: Input
         guard_results=[e for e in verdict.events if e["outcome"] == "fail"],
         model="guard",
     )
-    return bot, escalate
 
 
-def reply_owed(*, conversation: Conversation, question: Message, verdict: InputVerdict) -> tuple[Message | None, bool]:
+def reply_owed(
+    *, conversation: Conversation, question: Message, verdict: InputVerdict, human_request_on: bool = True
+) -> Message | None:
     """The bot's reply to a question just stored, stored in the same transaction, so that an acknowledged question
-    always has one: the input guard's reply at once (and whether it escalates), or a reply pending the answering
-    pipeline. None when the bot does not reply: an agent holds the conversation, or the visitor asked for a human
-    (the escalation answers them)."""
+    always has one: the input guard's reply at once, or a reply pending the answering pipeline. None when the bot
+    does not reply: an agent holds the conversation, or the visitor asked for a human (the escalation answers)."""
     if conversation.assigned_agent_id:
-        return None, False
+        return None
     if verdict.action != "allow":
         return guard_reply(conversation=conversation, question=question, verdict=verdict)
-    if wants_human(question.text):
-        return None, False
-    return answer_pending_create(conversation=conversation, question=question), False
-
-
-def wants_human(text: str) -> bool:
-    return bool(_HUMAN_REQUEST.search(text))
+    if human_request_on and wants_human(question.text):
+        return None
+    return answer_pending_create(conversation=conversation, question=question)
 
 
 def agents_online() -> bool:
@@ -231,6 +231,15 @@ def conversation_escalate(*, conversation: Conversation, reason: str) -> dict:
     event = {"type": "conversation.escalated", "conversation_id": str(conversation.pk), "reason": reason}
     transaction.on_commit(lambda: broadcast(AGENTS_GROUP, event))
     return {"type": "escalated", "reason": reason, "agents_online": online, "detail": note}
+
+
+def conversation_escalate_if_due(
+    *, conversation: Conversation, reply: Message | None, verdict: InputVerdict | None = None, ours: bool = True
+) -> dict | None:
+    """Escalate when the turn that ended with `reply` calls for it (escalation.escalation_reason): the escalated
+    frame, or None."""
+    reason = escalation_reason(conversation=conversation, reply=reply, verdict=verdict, ours=ours)
+    return conversation_escalate(conversation=conversation, reason=reason) if reason else None
 
 
 def broadcast(group: str, event: dict) -> bool:

@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Sum
 from django.db.models.functions import Cast, Floor, Least, TruncDate
 
 from feedback.analytics import feedback_analytics
-from supportbot.chat.llm import llm_configured
 from supportbot.chat.models import Conversation, Message
+from supportbot.llm import llm_configured, usage_cost
 
 DEFAULT_DAYS = 14
 MAX_DAYS = 366
@@ -217,10 +216,9 @@ def _tokens(period: Period, answers) -> dict:
     prompt, completion, cost = ([0] * len(index) for _ in range(3))
     for row in rows:
         n = index[row["day"]]
-        price_in, price_out = settings.LLM_PRICES.get(row["model"], (0.0, 0.0))
         prompt[n] += row["prompt"] or 0
         completion[n] += row["completion"] or 0
-        cost[n] += ((row["prompt"] or 0) * price_in + (row["completion"] or 0) * price_out) / 1_000_000
+        cost[n] += usage_cost(model=row["model"], prompt_tokens=row["prompt"], completion_tokens=row["completion"])
     return {
         "llm": llm_configured() or any(prompt) or any(completion),
         "prompt": prompt,

@@ -9,7 +9,7 @@ from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
 from feedback.models import ExportJob, Rating
-from kb.retrieval import MODES
+from kb import SEARCH_MODES
 from supportbot.chat.models import Widget
 from supportbot.console import throttling
 from supportbot.console.access import is_console_agent
@@ -92,7 +92,7 @@ class UrlsForm(forms.Form):
 
 class PlaygroundForm(forms.Form):
     q = forms.CharField(label=_("Query"), max_length=1000)
-    mode = forms.ChoiceField(label=_("Mode"), choices=[(m, m) for m in MODES], initial="hybrid", required=False)
+    mode = forms.ChoiceField(label=_("Mode"), choices=[(m, m) for m in SEARCH_MODES], initial="hybrid", required=False)
     k = forms.IntegerField(label=_("Results"), min_value=1, max_value=50, initial=10, required=False)
 
 

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import close_old_connections, connections, transaction
@@ -170,11 +169,7 @@ def kb_entry_write(*, title: str, body: str) -> IngestionJob:
     if not title or not body:
         raise ConsoleError("empty_entry", _("An article needs a question and an answer."))
     slug = f"{slugify(title)[:60].strip('-') or 'entry'}-{secrets.token_hex(3)}"
-    front = yaml.safe_dump({"title": title, "url": f"/help/{slug}/"}, allow_unicode=True, sort_keys=False)
-    folder = entries_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{slug}.md"
-    path.write_text(f"---\n{front}---\n\n# {title}\n\n{body}\n", encoding="utf-8")
+    path = kb_services.article_write(path=entries_dir() / f"{slug}.md", title=title, url=f"/help/{slug}/", body=body)
     return _job_start([str(path)])
 
 

@@ -1,4 +1,5 @@
-"""Answers to an eval set through the whole chat pipeline (supportbot.chat.ask.question_ask), each scored.
+"""Answers to an eval set through the visitor's turn (supportbot/chat/turn.py, by supportbot.chat.ask.question_ask:
+no rate limits or token budget), each scored.
 
 A dedicated widget (key "eval") keeps evaluation conversations apart from real ones. Its semantic cache is
 emptied before every question, so no answer is replayed from an earlier question of the run, and the run's
@@ -12,13 +13,14 @@ from collections.abc import Callable
 import numpy as np
 from channels.db import database_sync_to_async
 
-from kb.evaluation import SNIPPET_CHARS, EvalCase, source_matches
 from kb.models import Chunk
 from supportbot.chat.ask import question_ask
 from supportbot.chat.models import CachedAnswer, Conversation, Message, Widget
 from supportbot.chat.services import ChatError
 from supportbot.evaluation import metrics
+from supportbot.evaluation.cases import EvalCase, source_matches
 from supportbot.evaluation.judge import answer_judge
+from supportbot.evaluation.retrieval import SNIPPET_CHARS
 
 EVAL_WIDGET_KEY = "eval"
 Progress = Callable[[int, int], None]
@@ -64,18 +66,18 @@ async def _answer_case(case: EvalCase, *, visitor: str, judge_samples: int) -> d
         result = await question_ask(text=case.question, widget_key=EVAL_WIDGET_KEY, visitor_id=visitor)
     except ChatError as exc:
         return {"error": exc.code}
-    turn = await database_sync_to_async(_turn)(result["message_id"])
+    stored = await database_sync_to_async(_stored_answer)(result["message_id"])
     # Embedding work only, no database: fine to run on the event loop, which has nothing else to do.
-    record = _scored(case, result, turn)
+    record = _scored(case, result, stored)
     if judge_samples and not case.unanswerable:
-        contexts = [chunk["text"] for chunk in turn["retrieved"]]
+        contexts = [chunk["text"] for chunk in stored["retrieved"]]
         record["judge"] = await answer_judge(
             question=case.question, answer=record["answer"], contexts=contexts, samples=judge_samples
         )
     return record
 
 
-def _turn(message_id: int) -> dict:
+def _stored_answer(message_id: int) -> dict:
     """The stored answer's citations and retrieved chunks, with the chunks' full text and stored vectors."""
     bot = Message.objects.get(pk=message_id)
     ids = [row["chunk_id"] for row in bot.retrieved]
@@ -106,11 +108,11 @@ def _retrieved_row(row: dict, chunk: Chunk | None) -> dict:
     }
 
 
-def _scored(case: EvalCase, result: dict, turn: dict) -> dict:
-    bot: Message = turn["bot"]
+def _scored(case: EvalCase, result: dict, stored: dict) -> dict:
+    bot: Message = stored["bot"]
     citations = [{"n": c["n"], "chunk_id": c["chunk_id"], "title": c["title"], "url": c["url"]} for c in bot.citations]
-    cited = [turn["sources"].get(c["chunk_id"], ()) for c in citations]
-    grounding = metrics.answer_groundedness(bot.text, turn["texts"], turn["vectors"])
+    cited = [stored["sources"].get(c["chunk_id"], ()) for c in citations]
+    grounding = metrics.answer_groundedness(bot.text, stored["texts"], stored["vectors"])
     record = {
         "answer": bot.text,
         "model": bot.model,
@@ -119,7 +121,7 @@ def _scored(case: EvalCase, result: dict, turn: dict) -> dict:
         "human_offered": bool(result["escalate"]),
         "from_cache": bot.from_cache,
         "citations": citations,
-        "retrieved": turn["retrieved"],
+        "retrieved": stored["retrieved"],
         "timings": result["timings"],
         "guard_actions": sorted({e["action"] for e in bot.guard_results if e.get("action")}),
         "groundedness": grounding.pop("score"),

@@ -3,7 +3,7 @@ form that ends with "Score: N" on a 1–5 scale, the score parsed from the reply
 
 The prompts are files beside this module (prompts/judge_<criterion>.md) so a change to them shows in review
 and in every run's settings snapshot (their hash). The judge is the configured chat model, called through the
-one LLM boundary (supportbot.chat.llm); with no model configured the judge scores are None and the run says why.
+one LLM boundary (supportbot.llm); with no model configured the judge scores are None and the run says why.
 G-Eval weighs each score by its token probability; OpenAI-compatible endpoints don't all return those, so
 several samples (`samples`) are averaged instead.
 """
@@ -15,7 +15,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from supportbot.chat.llm import LLMError, chat_complete, llm_configured
+from supportbot.llm import LLMError, chat_complete, llm_configured
 
 PROMPTS = Path(__file__).parent / "prompts"
 CRITERIA = ("faithfulness", "relevancy")

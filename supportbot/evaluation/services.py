@@ -9,15 +9,16 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from kb.embeddings import embedder
-from kb.evaluation import EvalCase, EvalFileError, retrieval_cases_evaluate
 from kb.models import Document
 from kb.services import kb_state
-from supportbot.chat.llm import llm_configured
 from supportbot.chat.prompts import PROMPT_VERSION
 from supportbot.evaluation.answers import Progress, answers_collect
+from supportbot.evaluation.cases import EvalCase, EvalFileError
 from supportbot.evaluation.judge import judge_prompts_version
 from supportbot.evaluation.models import EvalRun
+from supportbot.evaluation.retrieval import retrieval_cases_evaluate
 from supportbot.evaluation.summary import answers_summarize
+from supportbot.llm import llm_configured
 
 ANSWER_CHOICES = ("auto", "all", "none")
 

@@ -7,9 +7,9 @@ how many answers it covers.
 
 from __future__ import annotations
 
-from kb.evaluation import percentile
 from supportbot.evaluation.judge import NO_LLM_NOTE
 from supportbot.evaluation.metrics import mean, reliability_bins
+from supportbot.evaluation.retrieval import percentile
 
 STAGES = ("retrieve_ms", "generate_ms", "total_ms")
 

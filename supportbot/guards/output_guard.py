@@ -15,9 +15,9 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from kb import SearchResult
 from kb.embeddings import embedder
 from kb.models import Chunk, FlagStatus
-from kb.retrieval import SearchResult
 from kb.services import kb_state
 from supportbot.guards.grounding import MIN_OVERLAP, content_words, words_support
 from supportbot.guards.leakage import LeakDetector

@@ -1,53 +1,18 @@
+"""Helpers of the websocket tests: connect like the widget does and ask a question.
+
+The fixtures these tests share with the other areas (widget, knowledge, llm, fake_llm, no_llm) are in
+tests/conftest.py.
+"""
+
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from channels.testing import WebsocketCommunicator
 
 from supportbot.asgi import application
-from supportbot.chat.models import Widget
 from supportbot.chat.tokens import session_token_sign
-from tests.fake_llm import FakeLLM
+from tests.conftest import FIXTURES, ORIGIN
 
-FIXTURES = Path(__file__).resolve().parents[1] / "kb" / "fixtures"
-ORIGIN = "http://testserver"
-
-
-@pytest.fixture
-def fake_llm():
-    server = FakeLLM().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def llm(settings, fake_llm) -> FakeLLM:
-    """Point Supportbot at the local OpenAI-compatible server."""
-    settings.OPENAI_BASE_URL = fake_llm.base_url
-    settings.OPENAI_API_KEY = "test-key"
-    settings.LLM_MODEL = "fake-model"
-    settings.LLM_TIMEOUT_SECONDS = 2.0
-    settings.LLM_MAX_RETRIES = 0
-    return fake_llm
-
-
-@pytest.fixture
-def no_llm(settings) -> None:
-    settings.OPENAI_BASE_URL = None
-    settings.OPENAI_API_KEY = ""
-
-
-@pytest.fixture
-def widget(db) -> Widget:
-    return Widget.objects.create(key="test-widget", name="Test", allowed_origins=[ORIGIN], title="Help")
-
-
-@pytest.fixture
-def knowledge(ingest):
-    job = ingest(FIXTURES / "hybrid")
-    assert job.status == "succeeded", job.errors
-    return job
+__all__ = ["FIXTURES", "ORIGIN", "ask", "open_chat"]
 
 
 async def open_chat(

@@ -11,9 +11,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from supportbot.chat.llm import pool_reset
-from supportbot.chat.llm.stream import CONTINUE
 from supportbot.chat.models import Message
+from supportbot.llm import pool_reset
+from supportbot.llm.stream import CONTINUE
 from tests.chat.conftest import ask, open_chat
 from tests.fake_llm import FakeLLM, cite_first_passage
 

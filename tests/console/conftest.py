@@ -1,4 +1,5 @@
-"""Fixtures of the console tests: staff users in each role, signed-in clients, and the chat fixtures."""
+"""Fixtures of the console tests: staff users in each role and signed-in clients. The shared ones (widget,
+knowledge base, LLM stand-ins, data directory) are in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from feedback.exports import export_job_run
 from kb import services as kb_services
 from supportbot.console import services
 from supportbot.console.access import ADMIN_GROUP
-from tests.chat.conftest import fake_llm, knowledge, llm, no_llm, widget  # noqa: F401 — shared fixtures
 
 PASSWORD = "console-pw-12345"
 
@@ -68,13 +68,6 @@ def support_admin_client(support_admin) -> Client:
 @pytest.fixture
 def customer_client(customer) -> Client:
     return _client_for(customer)
-
-
-@pytest.fixture
-def data_dir(settings, tmp_path):
-    settings.DATA_DIR = tmp_path / "data"
-    settings.DATA_DIR.mkdir()
-    return settings.DATA_DIR
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from kb.models import Document
 from kb.public_links import public_url
 from supportbot.chat.models import Widget
 from tests.chat.conftest import ask, open_chat
-from tests.feedback.factories import AnswerFactory
+from tests.chat.factories import AnswerFactory
 
 GUIDE = """---
 title: Moving your workspace to another region

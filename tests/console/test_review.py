@@ -7,7 +7,8 @@ from django.urls import reverse
 
 from feedback.models import Correction, ExportJob, GoodExample
 from kb.models import Document
-from tests.feedback.factories import AnswerFactory, RatingFactory
+from tests.chat.factories import AnswerFactory
+from tests.feedback.factories import RatingFactory
 
 
 def test_the_queue_lists_down_rated_answers(agent_client, widget):

@@ -14,7 +14,8 @@ from feedback.exports import export_job_run
 from feedback.faq import faq_path
 from feedback.models import Correction, ExportJob, GoodExample
 from kb.models import Document, IngestionJob
-from tests.feedback.factories import AnswerFactory, CorrectionFactory
+from tests.chat.factories import AnswerFactory
+from tests.feedback.factories import CorrectionFactory
 
 
 @pytest.fixture

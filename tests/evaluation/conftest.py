@@ -1,4 +1,5 @@
-"""Fixtures of the evaluation tests. The chat fixtures (widget, small knowledge base, LLM stand-ins) are shared."""
+"""Fixtures of the evaluation tests. The shared ones (widget, small knowledge base, LLM stand-ins) are in
+tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chat.conftest import FIXTURES, fake_llm, knowledge, llm, no_llm, widget  # noqa: F401 — shared fixtures
+from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "kb" / "demo"

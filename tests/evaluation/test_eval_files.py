@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.evaluation import EvalCase, EvalFileError, cases_load
+from supportbot.evaluation.cases import EvalCase, EvalFileError, cases_load
 from supportbot.evaluation.services import answers_select
 
 

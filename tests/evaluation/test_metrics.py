@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from kb.embeddings import embedder
-from kb.evaluation import rank_metrics
 from supportbot.evaluation.judge import judge_score_parse
 from supportbot.evaluation.metrics import (
     answer_groundedness,
@@ -15,6 +14,7 @@ from supportbot.evaluation.metrics import (
     rouge_l,
     semantic_f1,
 )
+from supportbot.evaluation.retrieval import rank_metrics
 
 REFUNDS = "If you cancel within 14 days of purchase we return the full payment to the card you paid with."
 SHIPPING = "Parcels to Germany usually arrive within three working days; tracking links are sent by email."

@@ -1,16 +1,14 @@
-"""Fixtures of the feedback tests. The chat fixtures (widget, knowledge base, LLM stand-ins) are shared."""
+"""Fixtures of the feedback tests. The shared ones (widget, knowledge base, LLM stand-ins, data directory) are in
+tests/conftest.py."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 import kb
 from feedback.calibration import thresholds_cache_clear
 from supportbot.chat.models import Message
-from tests.chat.conftest import fake_llm, knowledge, llm, no_llm, widget  # noqa: F401 — shared fixtures
-from tests.feedback.factories import AnswerFactory, QuestionFactory
+from tests.chat.factories import AnswerFactory, QuestionFactory
 
 
 @pytest.fixture(autouse=True)
@@ -19,13 +17,6 @@ def _fresh_thresholds():
     thresholds_cache_clear()
     yield
     thresholds_cache_clear()
-
-
-@pytest.fixture
-def data_dir(settings, tmp_path: Path) -> Path:
-    settings.DATA_DIR = tmp_path / "data"
-    settings.DATA_DIR.mkdir()
-    return settings.DATA_DIR
 
 
 def kb_answer(question: str, text: str, **fields) -> Message:

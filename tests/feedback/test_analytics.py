@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from feedback.models import Rating
-from tests.feedback.factories import AnswerFactory, QuestionFactory, RatingFactory
+from tests.chat.factories import AnswerFactory, QuestionFactory
+from tests.feedback.factories import RatingFactory
 
 pytestmark = [pytest.mark.django_db]
 REFUNDS = {"n": 1, "title": "Refunds", "url": "/help/refunds/#partial-periods", "chunk_id": 1}

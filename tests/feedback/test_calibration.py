@@ -9,7 +9,8 @@ from django.core.management import CommandError, call_command
 
 from feedback.models import ConfidenceCalibration
 from supportbot.chat.confidence import label_for
-from tests.feedback.factories import AnswerFactory, RatingFactory
+from tests.chat.factories import AnswerFactory
+from tests.feedback.factories import RatingFactory
 
 pytestmark = [pytest.mark.django_db]
 UP = [0.3, 0.55, 0.6, 0.62, 0.65, 0.7, 0.72, 0.75, 0.8, 0.85, 0.9, 0.92, 0.95]

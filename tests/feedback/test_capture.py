@@ -14,7 +14,7 @@ from feedback.services import feedback_record
 from kb.services import kb_state
 from supportbot.chat.models import CachedAnswer
 from tests.chat.conftest import ORIGIN, ask, open_chat
-from tests.feedback.factories import AnswerFactory, ConversationFactory, QuestionFactory, WidgetFactory
+from tests.chat.factories import AnswerFactory, ConversationFactory, QuestionFactory, WidgetFactory
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from feedback.models import Rating
 from feedback.services import MAX_COMMENT_CHARS, feedback_record
 from tests.chat.conftest import ORIGIN
-from tests.feedback.factories import AnswerFactory, ConversationFactory, QuestionFactory, WidgetFactory
+from tests.chat.factories import AnswerFactory, ConversationFactory, QuestionFactory, WidgetFactory
 
 pytestmark = [pytest.mark.django_db]
 EMAIL, PHONE, CARD = "jane.doe@example.com", "+1 (415) 555-2671", "4111 1111 1111 1111"

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from feedback.faq import faq_path
-from feedback.models import Correction, GoodExample, ImplicitSignal
-from feedback.review import review_queue
+from feedback.models import Correction, GoodExample, ImplicitSignal, ReviewItem
 from feedback.services import (
     FeedbackError,
     answer_mark_good,
@@ -16,8 +15,9 @@ from feedback.services import (
     correction_write,
 )
 from kb.models import Document, Source
+from tests.chat.factories import AnswerFactory, ConversationFactory, QuestionFactory
 from tests.feedback.conftest import kb_answer
-from tests.feedback.factories import AnswerFactory, ConversationFactory, QuestionFactory, RatingFactory
+from tests.feedback.factories import RatingFactory
 
 pytestmark = [pytest.mark.django_db]
 TEXT = "Parcels to Canada arrive in 5 to 8 working days."
@@ -116,7 +116,7 @@ def test_the_review_queue_lists_down_rated_and_escalated_answers_newest_first():
     ImplicitSignal.objects.create(message=escalated, kind="escalated")
     AnswerFactory()
     # when
-    queue = list(review_queue())
+    queue = list(ReviewItem.objects.review_queue())
     # then
     assert [item.pk for item in queue] == [escalated.pk, down.pk]
     assert (queue[1].question, queue[1].rating, queue[1].reason) == (down.reply_to.text, "down", "outdated")

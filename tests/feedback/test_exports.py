@@ -13,17 +13,12 @@ from django.core.management import CommandError, call_command
 from feedback.exports import CSV_COLUMNS
 from feedback.models import ExportJob, GoodExample
 from feedback.tasks import export_job_task
-from kb.evaluation import cases_load
 from kb.models import Document
 from supportbot.chat.models import Message
+from supportbot.evaluation.cases import cases_load
+from tests.chat.factories import ConversationFactory, QuestionFactory, WidgetFactory
 from tests.feedback.conftest import kb_answer
-from tests.feedback.factories import (
-    ConversationFactory,
-    CorrectionFactory,
-    QuestionFactory,
-    RatingFactory,
-    WidgetFactory,
-)
+from tests.feedback.factories import CorrectionFactory, RatingFactory
 
 pytestmark = [pytest.mark.django_db]
 EMAIL, PHONE, CARD = "jane.doe@example.com", "+1 (415) 555-2671", "4111 1111 1111 1111"

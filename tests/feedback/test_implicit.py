@@ -14,7 +14,7 @@ from feedback.models import ImplicitSignal
 from feedback.tasks import implicit_signals_task
 from supportbot.chat.models import Conversation, Message
 from tests.chat.conftest import ask, open_chat
-from tests.feedback.factories import AnswerFactory, ConversationFactory, QuestionFactory
+from tests.chat.factories import AnswerFactory, ConversationFactory, QuestionFactory
 
 pytestmark = [pytest.mark.django_db]
 

@@ -52,8 +52,8 @@ import django  # noqa: E402
 django.setup()
 
 
+from kb import SearchResult  # noqa: E402
 from kb.embeddings import embedder  # noqa: E402
-from kb.retrieval import SearchResult  # noqa: E402
 from supportbot.chat import prompts  # noqa: E402
 from supportbot.chat.models import Widget  # noqa: E402
 from supportbot.guards.input_guard import input_check  # noqa: E402

@@ -9,8 +9,9 @@ import pytest
 from django.core.management import call_command
 from django.utils.html import escape
 
-from kb.evaluation import cases_load, retrieval_evaluate
 from kb.models import Document
+from supportbot.evaluation.cases import cases_load
+from supportbot.evaluation.retrieval import retrieval_evaluate
 
 pytestmark = pytest.mark.django_db
 DEMO = Path(__file__).resolve().parents[2] / "kb" / "demo"

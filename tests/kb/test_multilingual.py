@@ -13,9 +13,10 @@ from django.db import connection
 import kb
 from kb.chunking import chunk_markdown, chunk_text
 from kb.embeddings import BUNDLED_MODEL, MULTILINGUAL_MODEL, QUERY, embed_query, embedder
-from kb.evaluation import cases_load, retrieval_evaluate
 from kb.models import Document, KnowledgeBaseState, LexemeStat
 from kb.reembedding import documents_reembed
+from supportbot.evaluation.cases import cases_load
+from supportbot.evaluation.retrieval import retrieval_evaluate
 
 DEMO = Path(__file__).resolve().parents[2] / "kb" / "demo"
 SENTENCE_ENDS = (".", "!", "?", "。", "！", "？")

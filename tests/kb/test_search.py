@@ -10,7 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 import kb
-from kb.evaluation import cases_load, retrieval_evaluate
+from supportbot.evaluation.cases import cases_load
+from supportbot.evaluation.retrieval import retrieval_evaluate
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -9,8 +9,7 @@ from django.core.management.base import BaseCommand
 
 from kb import services
 from kb.management.commands.ingest import run_with_progress, summary
-from supportbot.chat.models import Widget
-from supportbot.chat.services import widget_ensure_demo
+from supportbot.chat.demo_widgets import demo_widgets_ensure
 
 DEMO = Path(__file__).resolve().parents[2] / "demo"
 DEMO_DOCS = DEMO / "docs"
@@ -27,26 +26,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         job = services.job_create(targets=[str(DEMO_DOCS), str(DEMO_DOCS_KO)], prune=True)
         self.stdout.write(summary(run_with_progress(job, quiet=False)))
-        widget_ensure_demo()
-        _korean_demo_widget()
+        demo_widgets_ensure()  # the chat's part: the demo pages' widgets
         username, password = _staff_login()
         self.stdout.write(
             self.style.SUCCESS(f"Staff login: {username} / {password}  (http://127.0.0.1:{_port()}/admin/)")
         )
-
-
-def _korean_demo_widget() -> Widget:
-    """The Korean demo page's widget: its title and greeting are the widget's own words, so they are Korean."""
-    widget, _ = Widget.objects.get_or_create(
-        key="demo-ko",
-        defaults={
-            "name": "Demo help centre (Korean)",
-            "allowed_origins": ["self"],
-            "title": "Supportbot 도움말",
-            "greeting": "안녕하세요! 제품에 관해 무엇이든 물어보세요.",
-        },
-    )
-    return widget
 
 
 def _staff_login() -> tuple[str, str]:

@@ -20,8 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from feedback import services as feedback_services
 from feedback.datasets import ExportFilters
 from feedback.implicit import implicit_signals_collect
-from feedback.models import Correction, ExportJob, GoodExample
-from feedback.review import review_queue
+from feedback.models import Correction, ExportJob, GoodExample, ReviewItem
 from supportbot.chat.models import Message
 from supportbot.console import inbox, services
 from supportbot.console.access import admin_required, agent_required, is_console_admin
@@ -36,7 +35,7 @@ SIGNALS_LOOKBACK = timedelta(days=2)
 @agent_required
 def review_list(request: HttpRequest) -> HttpResponse:
     implicit_signals_collect(since=timezone.now() - SIGNALS_LOOKBACK)
-    page = Paginator(review_queue(), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(ReviewItem.objects.review_queue(), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "formats": ExportJob.Format.choices}
     return render(request, "console/review_list.html", context)
 

@@ -10,18 +10,21 @@ from supportbot.chat.services import ChatError, widget_ensure_demo
 
 
 class Command(BaseCommand):
-    help = "Ask one question through the same pipeline the chat uses."
+    help = "Ask one question through the visitor's turn the chat runs (without rate limits or token budget)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("question")
         parser.add_argument("--widget", default="demo", help="Widget key (default: demo).")
+        parser.add_argument(
+            "--conversation", default="", help="Ask in this open conversation of the command line's visitor."
+        )
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, question: str, widget: str, json: bool, **options) -> None:
+    def handle(self, *args, question: str, widget: str, conversation: str, json: bool, **options) -> None:
         if widget == "demo":
             widget_ensure_demo()
         try:
-            result = asyncio.run(question_ask(text=question, widget_key=widget))
+            result = asyncio.run(question_ask(text=question, widget_key=widget, conversation_id=conversation))
         except ChatError as exc:
             raise CommandError(exc.detail) from exc
         if json:

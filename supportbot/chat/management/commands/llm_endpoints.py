@@ -5,7 +5,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from supportbot.chat.llm import endpoints_configured, endpoints_probe, pool_status
+from supportbot.llm import endpoints_configured, endpoints_probe, pool_status
 
 
 class Command(BaseCommand):

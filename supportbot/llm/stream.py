@@ -10,53 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import openai
 from django.conf import settings
 
-from supportbot.chat.llm import pool
-from supportbot.chat.llm.endpoints import Endpoint, endpoints_configured
-from supportbot.chat.llm.errors import AttemptFailed, LLMError
+from supportbot.llm import pool
+from supportbot.llm.clients import chat_client
+from supportbot.llm.endpoints import Endpoint, endpoints_configured
+from supportbot.llm.errors import AttemptFailed, LLMError
+from supportbot.llm.usage import Usage
 
 CONTINUE = (
     "Your reply above was cut off. Continue it from exactly where it stops: do not repeat what is already "
     "written and do not start over; keep the same language, style and [n] citation markers."
 )
-
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Endpoint, openai.AsyncOpenAI]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-@dataclass
-class Usage:
-    """What answering one request cost; `extra["attempts"]` lists every endpoint tried, in order."""
-
-    model: str = ""
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    extra: dict = field(default_factory=dict)
-
-
-def _client(endpoint: Endpoint, *, pooled: bool) -> openai.AsyncOpenAI:
-    # httpx connection pools belong to one event loop, so each loop gets its own client per endpoint.
-    clients = _clients.setdefault(asyncio.get_running_loop(), {})
-    client = clients.get(endpoint)
-    if client is None:
-        client = openai.AsyncOpenAI(
-            api_key=endpoint.api_key or "not-needed",
-            base_url=endpoint.base_url,
-            timeout=httpx.Timeout(settings.LLM_TIMEOUT_SECONDS, connect=5.0),
-            # With other endpoints to fail over to, retrying the failing one only delays the answer.
-            max_retries=0 if pooled else settings.LLM_MAX_RETRIES,
-        )
-        clients[endpoint] = client
-    return client
 
 
 async def chat_stream(messages: list[dict], *, usage: Usage, max_tokens: int | None = None) -> AsyncIterator[str]:
@@ -127,7 +98,7 @@ async def _attempt(
 ) -> AsyncIterator[str]:
     """One streamed request to one endpoint; AttemptFailed on any failure; the pool told either way."""
     # Built before the clock starts: a new client (its SSL context) can take a while on a busy machine.
-    client = _client(endpoint, pooled=pooled)
+    client = chat_client(endpoint, pooled=pooled)
     reply = _Reply(started=time.monotonic())
     usage.model = usage.model or endpoint.model
     settled = False

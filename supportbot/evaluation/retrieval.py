@@ -1,74 +1,20 @@
-"""Retrieval evaluation over a JSONL file of questions with the document (and section) that answers each.
-
-A line: {"question": ..., "source_doc": "suffix of the document's path or URL", "section"?: "heading"}. A hit
-is a retrieved chunk from that document; a section hit also has the heading in its heading path. A line may
-also carry a reference answer ("reference", or "answer" when there is no "reference" — the `eval` export of
-feedback has both, and its "answer" is the bot's old answer), and `"unanswerable": true` marks a question the
-knowledge base cannot answer (no source_doc needed). Answers are scored by supportbot/evaluation/.
+"""Retrieval evaluation: hit@1, hit@k and MRR per search mode and per document over the cases of an eval set
+(supportbot/evaluation/cases.py), each search made through `kb.search` and timed here.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
-from kb.retrieval import MODES, SearchResult, timed_search
+import kb
+from kb import SearchResult
+from kb.search_result import EVALUATION_FIELDS
+from supportbot.evaluation.cases import EvalCase, EvalFileError, source_matches
 
 SNIPPET_CHARS = 300
-
-
-class EvalFileError(ValueError):
-    pass
-
-
-@dataclass
-class EvalCase:
-    question: str
-    source_doc: str = ""
-    section: str | None = None
-    reference: str | None = None
-    unanswerable: bool = False
-
-
-def cases_load(path: Path, *, unanswerable: bool = False) -> list[EvalCase]:
-    """The questions of a JSONL eval file. With `unanswerable`, every line is an unanswerable question."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalFileError(f"{path}: {exc}") from exc
-    cases = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            cases.append(_case(json.loads(line), unanswerable=unanswerable))
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            wanted = "question" if unanswerable else "question and source_doc"
-            raise EvalFileError(f"{path}:{number}: expected JSON with {wanted} ({exc})") from exc
-    return cases
-
-
-def _case(row: dict, *, unanswerable: bool) -> EvalCase:
-    question = row["question"].strip()
-    if not question:
-        raise KeyError("question")
-    if unanswerable or row.get("unanswerable") is True:
-        return EvalCase(question, unanswerable=True)
-    reference = row.get("reference") or row.get("answer") or None
-    source_doc = row["source_doc"].strip()
-    if not source_doc:
-        raise KeyError("source_doc")
-    return EvalCase(question, source_doc, row.get("section") or None, reference.strip() if reference else None)
-
-
-def source_matches(values: Iterable[str], source_doc: str) -> bool:
-    """Whether any of a chunk's document path or URL ends with `source_doc`."""
-    wanted = source_doc.rstrip("/")
-    return any(value and value.rstrip("/").endswith(wanted) for value in values)
 
 
 def _doc_matches(result: SearchResult, source_doc: str) -> bool:
@@ -103,22 +49,22 @@ def rank_metrics(ranks: list[int | None], k: int, *, prefix: str = "") -> dict[s
 
 def chunk_summary(result: SearchResult) -> dict:
     """A retrieved chunk as an evaluation run stores it (and the report shows it)."""
-    return {
-        "chunk_id": result.chunk_id,
-        "title": result.title,
-        "heading": result.heading,
-        "source": result.source,
-        "url": result.link,
-        "score": round(result.score, 4),
-        "text": result.text[:SNIPPET_CHARS],
-    }
+    summary = result.as_dict(EVALUATION_FIELDS)
+    return summary | {"score": round(result.score, 4), "text": result.text[:SNIPPET_CHARS]}
+
+
+def _timed_search(question: str, *, k: int, mode: str) -> tuple[list[SearchResult], float]:
+    """kb.search and how long it took, in milliseconds: latency is measured here, at the call site."""
+    started = time.perf_counter()
+    results = kb.search(question, k=k, mode=mode)
+    return results, (time.perf_counter() - started) * 1000
 
 
 def _case_search(case: EvalCase, *, k: int, modes: tuple[str, ...]) -> tuple[dict, dict[str, float]]:
     record: dict = {"question": case.question, "source_doc": case.source_doc, "section": case.section}
     record["ranks"], record["section_ranks"], took = {}, {}, {}
     for mode in modes:
-        results, took[mode] = timed_search(case.question, k=k, mode=mode)
+        results, took[mode] = _timed_search(case.question, k=k, mode=mode)
         record["ranks"][mode] = _first_rank(results, lambda r: _doc_matches(r, case.source_doc))
         if case.section:
             record["section_ranks"][mode] = _first_rank(results, lambda r: _section_matches(r, case))
@@ -147,7 +93,7 @@ def _document_metrics(records: list[dict], *, k: int, modes: tuple[str, ...]) ->
 
 
 def retrieval_cases_evaluate(
-    cases: list[EvalCase], *, k: int = 5, modes: tuple[str, ...] = MODES
+    cases: list[EvalCase], *, k: int = 5, modes: tuple[str, ...] = kb.SEARCH_MODES
 ) -> tuple[dict, list[dict]]:
     """The metrics of `retrieval_evaluate`, and one record per question (its ranks and the chunks retrieved by
     the first mode). Unanswerable questions are left out: they have no document to find."""
@@ -169,6 +115,6 @@ def retrieval_cases_evaluate(
     return report, records
 
 
-def retrieval_evaluate(cases: list[EvalCase], *, k: int = 5, modes: tuple[str, ...] = MODES) -> dict:
+def retrieval_evaluate(cases: list[EvalCase], *, k: int = 5, modes: tuple[str, ...] = kb.SEARCH_MODES) -> dict:
     """Metrics per search mode and per document, in the shape `evaluate --json` prints."""
     return retrieval_cases_evaluate(cases, k=k, modes=modes)[0]

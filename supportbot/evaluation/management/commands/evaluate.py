@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kb.evaluation import EvalFileError, cases_load
+from supportbot.evaluation.cases import EvalFileError, cases_load
 from supportbot.evaluation.comparison import floor_parse, floors_check, runs_compare
 from supportbot.evaluation.services import (
     ANSWER_CHOICES,

@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from supportbot import settings as supportbot_settings
-from supportbot.chat.llm import Endpoint, LLMError, Usage, chat_stream, pool_reset, pool_status
-from supportbot.chat.llm.pool import endpoints_ordered, first_token
+from supportbot.llm import Endpoint, LLMError, Usage, chat_stream, pool_reset, pool_status
+from supportbot.llm.pool import endpoints_ordered, first_token
 from tests.fake_llm import FakeLLM
 
 QUESTION = [{"role": "user", "content": "hello"}]

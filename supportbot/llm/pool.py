@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from supportbot import metrics
-from supportbot.chat.llm.endpoints import Endpoint, endpoints_configured
+from supportbot.llm.endpoints import Endpoint, endpoints_configured
+from supportbot.llm.usage import usage_cost
 
 # Weight of the newest time-to-first-token in its moving average: recent enough to follow a slowdown in a
 # few requests, smooth enough that one slow answer does not swing the routing.
@@ -106,7 +107,7 @@ def first_token(endpoint: Endpoint, seconds: float) -> None:
 
 def attempt_succeeded(endpoint: Endpoint, *, prompt_tokens: int | None, completion_tokens: int | None) -> None:
     """The endpoint answered (or was answering well when the caller stopped reading): close its breaker."""
-    cost = _cost(endpoint.model, prompt_tokens or 0, completion_tokens or 0)
+    cost = usage_cost(model=endpoint.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
     with _lock:
         health = _get(endpoint)
         health.failures_in_a_row, health.open_until, health.trial_in_flight = 0, 0.0, False
@@ -140,11 +141,6 @@ def attempt_abandoned(endpoint: Endpoint) -> None:
     """The caller went away before the endpoint showed whether it works: free a half-open trial."""
     with _lock:
         _get(endpoint).trial_in_flight = False
-
-
-def _cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    price_in, price_out = settings.LLM_PRICES.get(model, (0.0, 0.0))
-    return (prompt_tokens * price_in + completion_tokens * price_out) / 1_000_000
 
 
 def pool_status() -> list[dict]:
