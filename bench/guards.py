@@ -44,9 +44,9 @@ def main() -> None:
 
     import kb
     from kb.embeddings import embedder
-    from supportbot.chat import prompts
+    from supportbot.answering import prompts
+    from supportbot.answering.offline import offline_answer
     from supportbot.chat.models import Widget
-    from supportbot.chat.offline import offline_answer
     from supportbot.guards import output_guard as og
     from supportbot.guards.input_guard import input_check
     from supportbot.guards.runtime import guard_cached, guard_run

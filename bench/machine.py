@@ -270,3 +270,12 @@ def machine_info() -> dict:
             )
         },
     }
+
+
+def report_banner(title: str, machine: dict, *, width: int, versions: str) -> None:
+    """The report's first lines: what ran, when, on what machine and with which versions."""
+    log("\n" + "=" * width)
+    log(f"{title} — {machine['date']}")
+    log(f"{machine['cpu_model']} · {machine['nproc']} CPUs · {machine['memory_gb']} GB · Python {machine['python']} · "
+        f"Postgres {machine['postgres']} · pgvector {machine['pgvector']} · {versions}")  # fmt: skip
+    log("=" * width)

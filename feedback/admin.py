@@ -2,13 +2,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html
 
-from feedback import services, tasks
-from feedback.datasets import ExportFilters
-from feedback.exports import export_job_create
+from feedback import services
 from feedback.models import (
     ConfidenceCalibration,
     Correction,
@@ -154,16 +151,8 @@ class ExportJobAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        data = form.cleaned_data
-        filters = ExportFilters.parse(
-            since=data["since"].isoformat() if data["since"] else "",
-            until=data["until"].isoformat() if data["until"] else "",
-            rating=data["rating"],
-            widget=data["widget"],
-        )
-        job = export_job_create(fmt=data["format"], filters=filters, user=request.user)
+        job = services.export_start(data=form.cleaned_data, user=request.user)
         obj.pk, obj.created_at = job.pk, job.created_at
-        transaction.on_commit(lambda: tasks.export_job_task.delay(job.pk))
 
 
 @admin.register(ConfidenceCalibration)

@@ -4,7 +4,7 @@ An answer rated up counts as correct, one rated down as incorrect. The low thres
 separates the two ("not low" should mean "rated up": the threshold with the highest balanced accuracy, ties
 broken by F1); the high threshold is the lowest score above it from which at least HIGH_PRECISION of the
 answers were rated up. The newest stored thresholds override the settings (`calibrated_thresholds`, read by
-supportbot.chat.confidence.label_for on every answer, so it is cached per process for a few seconds).
+supportbot.answering.confidence.label_for on every answer, so it is cached per process for a few seconds).
 """
 
 from __future__ import annotations

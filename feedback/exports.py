@@ -33,7 +33,7 @@ from feedback.implicit import implicit_signals_collect
 from feedback.models import ExportJob
 from kb.extraction import FORMAT_BY_SUFFIX
 from kb.public_links import document_page
-from supportbot.chat import prompts
+from supportbot.answering import prompts
 
 FORMATS = tuple(ExportJob.Format.values)
 SUFFIXES = {"openai-chat": "jsonl", "preference": "jsonl", "eval": "jsonl", "csv": "csv"}

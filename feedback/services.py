@@ -3,18 +3,21 @@
 Ratings are upserts keyed on (answer, visitor), so a retried frame or request is stored once; a rating's comment
 is stored with personal data redacted, like the visitor's messages. A down-rated answer leaves the semantic cache
 at once, so it is never served again. An approved correction is published as an FAQ document of the knowledge
-base (feedback/faq.py) after the approval commits.
+base (feedback/faq.py) after the approval commits. Dataset exports start here, from the admin or the console.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from feedback.models import Correction, GoodExample, Rating
+from feedback.models import Correction, ExportJob, GoodExample, Rating
+from supportbot.errors import DomainError
+from supportbot.jobs import job_enqueue_on_commit
 from supportbot.pii import PLACEHOLDERS, pii_find
 
 if TYPE_CHECKING:
@@ -24,11 +27,8 @@ MAX_COMMENT_CHARS = 2000
 MAX_CORRECTION_CHARS = 8000
 
 
-class FeedbackError(ValueError):
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class FeedbackError(DomainError, ValueError):
+    """Feedback refused (unknown answer, empty correction...). (Still a ValueError, as callers have caught it.)"""
 
 
 def feedback_record(
@@ -130,7 +130,7 @@ def correction_approve(*, correction_id: int, approver: AbstractBaseUser | None)
         correction.status = Correction.Status.APPROVED
         correction.approved_by, correction.approved_at = approver, timezone.now()
         correction.save(update_fields=["status", "approved_by", "approved_at", "updated_at"])
-        transaction.on_commit(lambda: tasks.correction_publish_task.delay(correction.pk))
+        job_enqueue_on_commit(tasks.correction_publish_task, correction.pk)
     correction.refresh_from_db()
     return correction
 
@@ -159,3 +159,23 @@ def answer_mark_good(*, message_id: int, user: AbstractBaseUser | None) -> GoodE
         raise FeedbackError("empty_answer", "an empty answer can't be a good example")
     example, _ = GoodExample.objects.get_or_create(message=message, defaults={"marked_by": user})
     return example
+
+
+def export_start(*, data: Mapping[str, Any], user: AbstractBaseUser | None, in_background: bool = False) -> ExportJob:
+    """A dataset export job from an export form's cleaned data (format, since, until, rating, widget), queued
+    once its row commits. The Django admin and the console both start exports here. `in_background`: without a
+    broker, the job runs in a thread so the request returns at once (supportbot/jobs.py). Raises ValueError for
+    a format or filter the export does not know."""
+    from feedback import tasks
+    from feedback.datasets import ExportFilters
+    from feedback.exports import export_job_create
+
+    filters = ExportFilters.parse(
+        since=data["since"].isoformat() if data.get("since") else "",
+        until=data["until"].isoformat() if data.get("until") else "",
+        rating=data.get("rating") or "",
+        widget=data.get("widget") or "",
+    )
+    job = export_job_create(fmt=data["format"], filters=filters, user=user)
+    job_enqueue_on_commit(tasks.export_job_task, job.pk, in_background=in_background)
+    return job

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from feedback import exports, faq, implicit
-from supportbot.celery import job_lock
+from supportbot.jobs import job_lock
 
 # Conversations active in this window are re-read each run; older ones have all their signals already.
 SIGNALS_LOOKBACK = timedelta(days=2)

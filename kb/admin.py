@@ -5,6 +5,7 @@ from django.db import transaction
 
 from kb import quarantine, services, tasks
 from kb.models import Chunk, Document, IngestionJob, KnowledgeBaseState, Source
+from supportbot.jobs import job_enqueue_on_commit
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -18,7 +19,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.action(description="Re-ingest the selected documents")
 def reingest(modeladmin, request, queryset) -> None:
     job = services.job_create(targets=list(queryset.values_list("uri", flat=True)), force=True)
-    transaction.on_commit(lambda: tasks.ingestion_job_task.delay(job.pk))
+    job_enqueue_on_commit(tasks.ingestion_job_task, job.pk)
     messages.success(request, f"Ingestion job {job.pk} started for {queryset.count()} document(s).")
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from kb import services
-from supportbot.celery import job_lock
+from supportbot.jobs import job_enqueue, job_lock
 
 LOCK = "kb.ingestion"
 
@@ -46,5 +46,5 @@ def ingestion_jobs_recover_task() -> list[int]:
             if free:
                 lost.append(job_id)
     for job_id in lost:
-        ingestion_job_task.delay(job_id)
+        job_enqueue(ingestion_job_task, job_id)
     return lost

@@ -5,7 +5,7 @@ websocket on the server closes with 1011 when Redis restarts. Here `receive` wai
 instead (with a growing pause, at most RECONNECT_MAX_SECONDS), so the sockets stay open and messages flow again
 once it is back. Group memberships live in Redis: they survive a restart when Redis keeps an append-only file,
 as the deployments in deploy/ configure it. Sends during the outage still fail: broadcasts are logged and the
-caller carries on (supportbot/chat/services.py broadcast_async).
+caller carries on (supportbot/chat/broadcasts.py broadcast_async).
 """
 
 from __future__ import annotations

@@ -39,6 +39,16 @@ _ROOT_SERVER_USER = "pgserver"  # postgres refuses to run as root
 _started: dict[str, str] = {}  # pgdata -> socket directory, for this process
 
 
+def embedded_database(data_dir: Path) -> dict:
+    """Django's DATABASES entry for the embedded server of `data_dir`, started (or joined) now."""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "postgres",
+        "USER": _DB_USER,
+        "HOST": ensure_running(data_dir),
+    }
+
+
 def ensure_running(data_dir: Path) -> str:
     """Start (or join) the embedded server for `data_dir`/postgres; return its socket directory."""
     pgdata = (data_dir / "postgres").absolute()

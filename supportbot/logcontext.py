@@ -44,3 +44,20 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False)
+
+
+def logging_config(*, level: str, log_format: str) -> dict:
+    """Django's LOGGING: our apps at `level`, everything else at WARNING, one line each (plain or JSON) carrying the
+    request and conversation ids."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"context": {"()": "supportbot.logcontext.LogContextFilter"}},
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+            "json": {"()": "supportbot.logcontext.JsonFormatter"},
+        },
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["context"]}},
+        "root": {"handlers": ["console"], "level": "WARNING"},
+        "loggers": {name: {"level": level} for name in ("supportbot", "kb", "feedback")},
+    }

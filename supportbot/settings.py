@@ -7,45 +7,34 @@ README document every variable.
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
-from supportbot.env import env_bool, env_choice, env_float, env_int, env_json, env_list, env_str
+from supportbot.embedded_postgres import embedded_database
+from supportbot.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_list_checked,
+    env_llm_endpoints,
+    env_llm_prices,
+    env_secret_key,
+    env_share,
+    env_str,
+    network_switches_off,
+)
+from supportbot.logcontext import logging_config
 
-# guardrails-ai and what it imports must never reach the network (see shared/GUARDRAILS.md): no telemetry,
-# no hub inference, no cost-map or model downloads. Set before anything imports them.
-for _name, _value in {
-    "OTEL_SDK_DISABLED": "true",
-    "GUARDRAILS_RUN_SYNC": "true",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
-}.items():
-    os.environ.setdefault(_name, _value)
+network_switches_off()  # before anything imports guardrails-ai (README, "Guardrails")
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("SUPPORTBOT_DATA_DIR", str(BASE_DIR / ".data"))).resolve()
 
-
-def _secret_key() -> str:
-    """An explicit key wins; a laptop install gets one generated once and kept in the data directory."""
-    configured = env_str("DJANGO_SECRET_KEY")
-    if configured:
-        return configured
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
-SECRET_KEY = _secret_key()
+# An explicit key wins; a laptop install gets one generated once and kept in the data directory.
+SECRET_KEY = env_secret_key("DJANGO_SECRET_KEY", data_dir=DATA_DIR)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -112,19 +101,8 @@ DATABASE_URL = env_str("DATABASE_URL")
 # process's connections and makes taking one cheap; a request waits up to DATABASE_POOL_TIMEOUT_SECONDS for one.
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
 DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 10.0)
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
-else:
-    from supportbot.embedded_postgres import ensure_running
-
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": "postgres",
-            "USER": "postgres",
-            "HOST": ensure_running(DATA_DIR),
-        }
-    }
+# Unset: the embedded server, started (or joined) here.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL) if DATABASE_URL else embedded_database(DATA_DIR)}
 # With a pool, CONN_HEALTH_CHECKS makes the pool check each connection before handing it out, so a connection the
 # server dropped (a Postgres restart) is never used.
 DATABASES["default"].update({"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True})
@@ -201,21 +179,10 @@ KB_FETCH_TIMEOUT_SECONDS = env_float("KB_FETCH_TIMEOUT_SECONDS", 15.0)
 # centre), never loopback, link-local or reserved ones; KB_FETCH_ALLOWED_NETWORKS allows exactly what it lists
 # (CIDR or address, optionally with one port: 10.20.0.0/16, 192.168.1.5:8080, [fd00::1]:443).
 KB_FETCH_ALLOW_PRIVATE_NETWORKS = env_bool("KB_FETCH_ALLOW_PRIVATE_NETWORKS", False)
-KB_FETCH_ALLOWED_NETWORKS = env_list("KB_FETCH_ALLOWED_NETWORKS", [])
+# Each entry is parsed by the fetcher's own parser, so a bad one fails at start-up.
+KB_FETCH_ALLOWED_NETWORKS = env_list_checked("KB_FETCH_ALLOWED_NETWORKS", check="kb.address_policy.allowance_parse")
 KB_FETCH_MAX_REDIRECTS = env_int("KB_FETCH_MAX_REDIRECTS", 5, minimum=0)
 
-
-def _fetch_allowances_check(entries: list[str]) -> None:
-    from kb.address_policy import allowance_parse  # the fetcher's own parser: a bad entry fails at start-up
-
-    for entry in entries:
-        try:
-            allowance_parse(entry)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"KB_FETCH_ALLOWED_NETWORKS: {exc}") from exc
-
-
-_fetch_allowances_check(KB_FETCH_ALLOWED_NETWORKS)
 # --- end fetch policy ---
 # The Postgres parser for keyword search; Korean, Japanese and Chinese are also indexed as character bigrams.
 KB_TEXT_SEARCH_CONFIG = env_str("KB_TEXT_SEARCH_CONFIG", "english")
@@ -249,72 +216,9 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 600, minimum=16)
 LLM_TEMPERATURE = env_float("LLM_TEMPERATURE", 0.2)
 
 
-def _llm_prices(name: str) -> dict[str, tuple[float, float]]:
-    """`model=input:output,...` in USD per million tokens, for the console's cost chart (unlisted models cost 0)."""
-    prices = {}
-    for item in env_list(name):
-        model, _, pair = item.partition("=")
-        try:
-            prompt, completion = (float(part) for part in pair.split(":"))
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name}: expected model=input:output per million tokens, got {item!r}") from exc
-        prices[model.strip()] = (prompt, completion)
-    return prices
-
-
-LLM_PRICES = _llm_prices("LLM_PRICES")
-
-_ENDPOINT_KEYS = {"name", "base_url", "api_key", "api_key_env", "model", "region", "weight", "priority"}
-
-
-def _llm_endpoint(name: str, index: int, item: object) -> dict:
-    """One entry of LLM_ENDPOINTS, checked and completed; the key comes from the entry or from its api_key_env."""
-    where = f"{name}[{index}]"
-    if not isinstance(item, dict):
-        raise ImproperlyConfigured(f"{where} must be an object, got {item!r}")
-    if unknown := set(item) - _ENDPOINT_KEYS:
-        raise ImproperlyConfigured(f"{where} has unknown keys {sorted(unknown)}; allowed: {sorted(_ENDPOINT_KEYS)}")
-    if not isinstance(item.get("name"), str) or not item["name"].strip():
-        raise ImproperlyConfigured(f"{where} needs a non-empty string name")
-    if not str(item.get("base_url", "")).startswith(("http://", "https://")):
-        raise ImproperlyConfigured(f"{where} needs a base_url starting with http:// or https://")
-    if "api_key" in item and "api_key_env" in item:
-        raise ImproperlyConfigured(f"{where} gives both api_key and api_key_env; keep one")
-    api_key = str(item.get("api_key", ""))
-    if "api_key_env" in item:
-        api_key = env_str(str(item["api_key_env"]))
-        if not api_key:
-            raise ImproperlyConfigured(f"{where}: api_key_env names {item['api_key_env']!r}, which is not set")
-    weight, priority = item.get("weight", 1), item.get("priority", 0)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight <= 0:
-        raise ImproperlyConfigured(f"{where}: weight must be a number above 0, got {weight!r}")
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise ImproperlyConfigured(f"{where}: priority must be an integer (lower is tried first), got {priority!r}")
-    return {
-        "name": item["name"].strip(),
-        "base_url": item["base_url"],
-        "api_key": api_key,
-        "model": str(item.get("model") or LLM_MODEL),
-        "region": str(item.get("region", "")),
-        "weight": float(weight),
-        "priority": priority,
-    }
-
-
-def _llm_endpoints(name: str) -> list[dict]:
-    """LLM_ENDPOINTS: a JSON list of OpenAI-compatible endpoints forming one pool (see docs/llm-endpoints.md)."""
-    raw = env_json(name, [])
-    if not isinstance(raw, list):
-        raise ImproperlyConfigured(f"{name} must be a JSON list of endpoint objects")
-    endpoints = [_llm_endpoint(name, index, item) for index, item in enumerate(raw)]
-    names = [endpoint["name"] for endpoint in endpoints]
-    if duplicates := sorted({n for n in names if names.count(n) > 1}):
-        raise ImproperlyConfigured(f"{name}: endpoint names must be unique, repeated: {duplicates}")
-    return endpoints
-
-
+LLM_PRICES = env_llm_prices("LLM_PRICES")
 # Unset: the single OPENAI_* endpoint above is the pool.
-LLM_ENDPOINTS = _llm_endpoints("LLM_ENDPOINTS")
+LLM_ENDPOINTS = env_llm_endpoints("LLM_ENDPOINTS", default_model=LLM_MODEL)
 # Endpoints in this region are tried first (for data residency or latency); others are the failover.
 LLM_REGION = env_str("LLM_REGION")
 # Circuit breaker: this many failures in a row put an endpoint into a cool-down (an HTTP 429 does at once).
@@ -426,15 +330,10 @@ else:
 CHAT_RATE_IP_SESSIONS_PER_MINUTE = env_int("CHAT_RATE_IP_SESSIONS_PER_MINUTE", 30, minimum=0)
 CHAT_RATE_WIDGET_SESSIONS_PER_MINUTE = env_int("CHAT_RATE_WIDGET_SESSIONS_PER_MINUTE", 3000, minimum=0)
 # Per-address limits count an IPv6 client by its network of this prefix: one subscriber usually holds a whole /64.
-CHAT_RATE_IPV6_PREFIX = env_int("CHAT_RATE_IPV6_PREFIX", 64, minimum=16)
-if CHAT_RATE_IPV6_PREFIX > 128:
-    raise ImproperlyConfigured("CHAT_RATE_IPV6_PREFIX must be between 16 and 128")
+CHAT_RATE_IPV6_PREFIX = env_int("CHAT_RATE_IPV6_PREFIX", 64, minimum=16, maximum=128)
 # The share of a widget's daily token budget one visitor, and one address group, may spend (1 = no own cap).
-CHAT_VISITOR_BUDGET_SHARE = env_float("CHAT_VISITOR_BUDGET_SHARE", 0.1)
-CHAT_ADDRESS_BUDGET_SHARE = env_float("CHAT_ADDRESS_BUDGET_SHARE", 0.25)
-for _name in ("CHAT_VISITOR_BUDGET_SHARE", "CHAT_ADDRESS_BUDGET_SHARE"):
-    if not 0 < globals()[_name] <= 1:
-        raise ImproperlyConfigured(f"{_name} must be more than 0 and at most 1")
+CHAT_VISITOR_BUDGET_SHARE = env_share("CHAT_VISITOR_BUDGET_SHARE", 0.1)
+CHAT_ADDRESS_BUDGET_SHARE = env_share("CHAT_ADDRESS_BUDGET_SHARE", 0.25)
 # The counters have a cache of their own, so nothing else evicts them: on Redis with short timeouts (a dead
 # Redis costs a second, not a hang), else process memory that only drops expired counters until it holds this
 # many live ones (supportbot/chat/counter_cache.py). The database cache was not chosen: its incr is not atomic.
@@ -494,19 +393,4 @@ USE_TZ = True
 LOG_LEVEL = env_choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
 # json: one JSON object a line with request_id and conversation_id, for a log collector.
 LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"context": {"()": "supportbot.logcontext.LogContextFilter"}},
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "supportbot.logcontext.JsonFormatter"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        "supportbot": {"level": LOG_LEVEL},
-        "kb": {"level": LOG_LEVEL},
-        "feedback": {"level": LOG_LEVEL},
-    },
-}
+LOGGING = logging_config(level=LOG_LEVEL, log_format=LOG_FORMAT)

@@ -123,7 +123,8 @@ def _answer_of(end) -> dict:
 async def _ask_in_process(widget, visitor: str, texts: list[str], clock: StageClock) -> list[dict]:
     from channels.db import database_sync_to_async
 
-    from supportbot.chat import answering, services
+    from supportbot.answering import pipeline
+    from supportbot.chat import services
 
     conversation = await database_sync_to_async(services.conversation_open)(widget=widget, visitor_id=visitor)
     rows = []
@@ -140,7 +141,7 @@ async def _ask_in_process(widget, visitor: str, texts: list[str], clock: StageCl
         answer: dict = {}
         tokens = 0
         started = time.perf_counter()
-        async for event in answering.answer_stream(conversation=conversation, question=question):
+        async for event in pipeline.answer_stream(conversation=conversation, question=question):
             if not isinstance(event, dict):  # the stream's end: the reply as stored
                 answer = _answer_of(event)
             elif event["type"] == "token":
@@ -175,7 +176,7 @@ def run_pipeline_phase(args: argparse.Namespace, fake, cpu: CpuAccount) -> dict:
     from django.conf import settings
     from django.db import connections
 
-    from supportbot.chat import answering
+    from supportbot.answering import pipeline
     from supportbot.chat.models import Message, Widget
 
     fake.token_delay = fake.first_token_delay = 0.0
@@ -187,8 +188,8 @@ def run_pipeline_phase(args: argparse.Namespace, fake, cpu: CpuAccount) -> dict:
         profiler = cProfile.Profile()
     clock = StageClock(profiler)
     for attr, stage in PIPELINE_STEPS:
-        clock.wrap_sync(answering, attr, stage)
-    clock.wrap_model(answering)
+        clock.wrap_sync(pipeline, attr, stage)
+    clock.wrap_model(pipeline)
     widget = Widget.objects.create(key="bench-pipeline", name="bench pipeline", allowed_origins=["self"])
     warm = Widget.objects.create(key="bench-pipeline-warm", name="bench warm-up", allowed_origins=["self"])
     rng = np.random.default_rng(args.seed + 99)
@@ -284,8 +285,8 @@ def embedding_diagnostics(message_ids: list[int]) -> dict:
     sentence is embedded once by the guard and again, all together, for the support score."""
     from kb.embeddings import embedder
     from kb.models import Chunk
+    from supportbot.answering.sentences import sentences_split
     from supportbot.chat.models import Message
-    from supportbot.chat.sentences import sentences_split
 
     emb = embedder()
     embed_chunks, fetch_stored, per_sentence, batched, n_chunks, n_sentences = [], [], [], [], [], []

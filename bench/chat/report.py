@@ -9,6 +9,7 @@ from collections import Counter
 import numpy as np
 
 from bench.harness import log, stats_ms, verdict
+from bench.machine import report_banner
 
 TARGETS = {
     "pipeline_outside_model_p95_ms": 50.0,  # in process, zero-latency model, at 10k chunks
@@ -176,12 +177,8 @@ def _row(label: str, s: dict) -> str:
 
 
 def print_report(result: dict) -> None:
-    m = result["machine"]
-    log("\n" + "=" * 110)
-    log(f"Supportbot chat benchmark — {m['date']}")
-    log(f"{m['cpu_model']} · {m['nproc']} CPUs · {m['memory_gb']} GB · Python {m['python']} · Postgres {m['postgres']}"
-        f" · pgvector {m['pgvector']} · knowledge base {result['knowledge_base']['chunks']:,} chunks")  # fmt: skip
-    log("=" * 110)
+    chunks = f"knowledge base {result['knowledge_base']['chunks']:,} chunks"
+    report_banner("Supportbot chat benchmark", result["machine"], width=110, versions=chunks)
     header = f"  {'ms':<52} {'n':>6} {'p50':>9} {'p95':>9} {'p99':>9} {'mean':>9} {'max':>9}"
     p = result["pipeline"]
     log(f"1. Answering pipeline in process (answer_stream), fake LLM with zero latency, {p['questions']} distinct "

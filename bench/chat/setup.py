@@ -32,13 +32,13 @@ QUICK = {
     "data_dir": "/tmp/supportbot-chatbench-quick",
 }
 CODE_FILES = [
-    "supportbot/chat/answering.py",
+    "supportbot/answering/pipeline.py",
     "supportbot/chat/consumers.py",
     "supportbot/llm/stream.py",
     "supportbot/llm/pool.py",
-    "supportbot/chat/semantic_cache.py",
+    "supportbot/answering/semantic_cache.py",
     "supportbot/chat/services.py",
-    "supportbot/chat/confidence.py",
+    "supportbot/answering/confidence.py",
     "kb/retrieval.py",
     "kb/embeddings.py",
     "supportbot/settings.py",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bench.harness import fmt_stats, log, verdict
+from bench.machine import report_banner
 from bench.retrieval.latency import MODES
 
 TARGETS = {
@@ -14,11 +15,7 @@ TARGETS = {
 
 def print_report(result: dict) -> None:
     m = result["machine"]
-    log("\n" + "=" * 100)
-    log(f"Supportbot knowledge-base benchmark — {m['date']}")
-    log(f"{m['cpu_model']} · {m['nproc']} CPUs · {m['memory_gb']} GB · Python {m['python']} · "
-        f"Postgres {m['postgres']} · pgvector {m['pgvector']} · onnxruntime {m['onnxruntime']}")  # fmt: skip
-    log("=" * 100)
+    report_banner("Supportbot knowledge-base benchmark", m, width=100, versions=f"onnxruntime {m['onnxruntime']}")
     emb = result["query_embedding"]
     log(f"Query embedding alone (local int8 MiniLM, 1 text): {fmt_stats(emb)}")
     log("")

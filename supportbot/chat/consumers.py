@@ -93,7 +93,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             with translation.override(language):
                 await handler(content)
         except (ChatError, FeedbackError) as exc:
-            await self._error(exc.code, exc.detail)
+            await self._error(**exc.as_dict())
         except Exception:  # noqa: BLE001 — the visitor gets a clear error, the connection survives
             logger.exception("chat frame failed in conversation %s", self.session.conversation.pk)
             await self.send_json(sessions.internal_error_frame(content, stored=self.frame_stored))

@@ -24,13 +24,13 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone, translation
 
+from supportbot.answering.pipeline import HUMAN_OFFER, LLM_FAILED, Answered, answer_stream
 from supportbot.chat import services
 from supportbot.chat.answer_states import answer_release
-from supportbot.chat.answering import HUMAN_OFFER, LLM_FAILED, Answered, answer_stream
+from supportbot.chat.broadcasts import conversation_broadcast_async, visitor_frame_broadcast_async
 from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.escalation import failure_escalates
 from supportbot.chat.models import Conversation, Message
-from supportbot.chat.takeover import conversation_broadcast_async
 from supportbot.chat.visitor_language import visitor_language
 
 logger = logging.getLogger(__name__)
@@ -130,9 +130,7 @@ async def answers_sweep() -> list[int]:
     taken = await in_db_thread(abandoned_take)(conversation_id=None, limit=SWEEP_BATCH)
     for bot in taken:
         for frame in await _answer_again(bot, bot.conversation):
-            if layer is not None:
-                group, event = f"conversation.{bot.conversation_id}", {"type": "chat.frame", "frame": frame}
-                await services.broadcast_async(layer, group, event)
+            await visitor_frame_broadcast_async(layer, bot.conversation_id, frame)
     if taken:
         logger.info("answers sweep: %s unanswered replies taken over", len(taken))
     return [bot.pk for bot in taken]

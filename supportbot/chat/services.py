@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
 import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,23 +14,15 @@ from django.utils.translation import gettext_lazy as _
 
 from feedback.models import Rating
 from supportbot.chat.answer_states import answer_pending_create
+from supportbot.chat.broadcasts import AGENTS_GROUP, broadcast
 from supportbot.chat.escalation import escalation_reason, wants_human
 from supportbot.chat.models import AgentPresence, Conversation, Message, Widget
+from supportbot.errors import DomainError
 from supportbot.guards.input_guard import CLOSED_FOR_ABUSE, InputVerdict, input_check
 
-logger = logging.getLogger(__name__)
-AGENTS_GROUP = "agents"
-# A channel layer slower than this is given up on: consoles miss a live update, the caller carries on.
-BROADCAST_TIMEOUT_SECONDS = 2.0
 
-
-class ChatError(Exception):
+class ChatError(DomainError):
     """Becomes an error frame; the connection stays open."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def widget_for_key(key: str) -> Widget | None:
@@ -81,7 +69,7 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def conversation_transcript(conversation: Conversation, *, limit: int = 100) -> list[dict]:
+def visitor_transcript(conversation: Conversation, *, limit: int = 100) -> list[dict]:
     """The messages a visitor sees when they come back, with the ratings they gave."""
     shown = conversation.messages.shown().select_related("agent")
     messages = list(shown.order_by("-created_at", "-pk")[:limit])[::-1]
@@ -229,7 +217,7 @@ def conversation_escalate(*, conversation: Conversation, reason: str) -> dict:
     )
     Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=note)
     event = {"type": "conversation.escalated", "conversation_id": str(conversation.pk), "reason": reason}
-    transaction.on_commit(lambda: broadcast(AGENTS_GROUP, event))
+    broadcast(AGENTS_GROUP, event)  # once the escalation commits
     return {"type": "escalated", "reason": reason, "agents_online": online, "detail": note}
 
 
@@ -240,23 +228,6 @@ def conversation_escalate_if_due(
     frame, or None."""
     reason = escalation_reason(conversation=conversation, reply=reply, verdict=verdict, ours=ours)
     return conversation_escalate(conversation=conversation, reason=reason) if reason else None
-
-
-def broadcast(group: str, event: dict) -> bool:
-    """broadcast_async from synchronous code."""
-    layer = get_channel_layer()
-    return layer is not None and async_to_sync(broadcast_async)(layer, group, event)
-
-
-async def broadcast_async(layer, group: str, event: dict) -> bool:
-    """Send to a channel-layer group, never failing the caller: what was stored stands, and a visitor's answer is
-    never lost or held up because Redis is down or slow (it is logged; consoles catch up when they reload)."""
-    try:
-        await asyncio.wait_for(layer.group_send(group, event), BROADCAST_TIMEOUT_SECONDS)
-    except Exception:  # noqa: BLE001 — any failure of the layer is the same to the caller
-        logger.warning("channel layer: could not send %s to %s", event.get("type"), group, exc_info=True)
-        return False
-    return True
 
 
 def contact_leave(*, conversation: Conversation, email: str) -> str:

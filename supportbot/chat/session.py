@@ -14,6 +14,7 @@ from django.conf import settings
 
 from feedback.services import feedback_record
 from supportbot.chat import limits, services
+from supportbot.chat.broadcasts import conversation_group
 from supportbot.chat.models import Conversation, Widget
 from supportbot.chat.services import ChatError
 from supportbot.chat.tokens import TokenError, session_token_check
@@ -71,7 +72,7 @@ def _refused(code: str, detail: str, close_code: int) -> SessionRefused:
 
 async def group_join(layer, *, session: Session, channel_name: str) -> None:
     """Agents' messages come through the channel layer; with it down the visitor still talks to the bot."""
-    group = f"conversation.{session.conversation.pk}"
+    group = conversation_group(session.conversation.pk)
     try:
         await layer.group_add(group, channel_name)
     except Exception:  # noqa: BLE001 — Redis away: no live agent messages until the next connection
@@ -79,7 +80,7 @@ async def group_join(layer, *, session: Session, channel_name: str) -> None:
 
 
 async def group_leave(layer, *, session: Session, channel_name: str) -> None:
-    group = f"conversation.{session.conversation.pk}"
+    group = conversation_group(session.conversation.pk)
     try:
         await layer.group_discard(group, channel_name)
     except Exception:  # noqa: BLE001 — Redis away: its group expiry forgets this channel
@@ -96,7 +97,7 @@ def session_frame(session: Session) -> dict:
         "status": conversation.status,
         "agents_online": services.agents_online(),
         "widget": {"title": widget.title, "greeting": widget.greeting, "accent_color": widget.accent_color},
-        "messages": services.conversation_transcript(conversation),
+        "messages": services.visitor_transcript(conversation),
     }
 
 

@@ -1,8 +1,6 @@
 """Humans in the conversation: agents take over, reply, hand back to the bot or close; their presence is
-tracked; every change is broadcast to agent consoles through the channel layer.
-
-Groups: "agents" gets a short event for the inbox whenever any conversation changes; "watch.<id>" gets the
-full message for consoles that have that conversation open; "conversation.<id>" is the visitor's widget.
+tracked; every change is broadcast to agent consoles and the visitor's widget once it commits (broadcasts.py,
+which names the groups).
 """
 
 from __future__ import annotations
@@ -10,36 +8,16 @@ from __future__ import annotations
 from django.db.models import Q
 from django.utils import timezone
 
+from supportbot.chat.broadcasts import broadcast, conversation_broadcast, conversation_group
 from supportbot.chat.models import AgentPresence, Conversation, Message
-from supportbot.chat.services import AGENTS_GROUP, ChatError, broadcast, broadcast_async, message_payload
-
-
-def _send(group: str, event: dict) -> None:
-    # What was stored stands when the channel layer is down: the visitor and consoles see it when they reconnect.
-    broadcast(group, event)
-
-
-def conversation_broadcast(*, conversation_id, message: Message | None = None) -> None:
-    """Tell consoles that a conversation changed (and, to those watching it, what was said)."""
-    _send(AGENTS_GROUP, {"type": "conversation.updated", "conversation_id": str(conversation_id)})
-    if message is not None:
-        _send(f"watch.{conversation_id}", {"type": "conversation.message", "message": message_payload(message)})
-
-
-async def conversation_broadcast_async(layer, conversation_id, payload: dict) -> None:
-    """conversation_broadcast from async code, with the message already serialised: no trip to a thread. A channel
-    layer that is down is logged, never raised (services.broadcast_async)."""
-    if layer is None:
-        return
-    updated = {"type": "conversation.updated", "conversation_id": str(conversation_id)}
-    if await broadcast_async(layer, AGENTS_GROUP, updated):
-        await broadcast_async(layer, f"watch.{conversation_id}", {"type": "conversation.message", "message": payload})
+from supportbot.chat.services import ChatError, message_payload
 
 
 def _notice(conversation: Conversation, text: str) -> Message:
     message = Message.objects.create(conversation=conversation, role=Message.Role.SYSTEM, text=text)
-    _send(f"conversation.{conversation.pk}", {"type": "chat.notice", "text": text})
-    conversation_broadcast(conversation_id=conversation.pk, message=message)
+    # What was stored stands when the channel layer is down: the visitor and consoles see it when they reconnect.
+    broadcast(conversation_group(conversation.pk), {"type": "chat.notice", "text": text})
+    conversation_broadcast(conversation_id=conversation.pk, payload=message_payload(message))
     return message
 
 
@@ -78,26 +56,27 @@ def agent_reply(*, conversation_id, agent, text: str) -> Message:
         raise ChatError("not_taken_over", "take the conversation over before replying")
     message = Message.objects.create(conversation=conversation, role=Message.Role.AGENT, text=text, agent=agent)
     name = agent.get_short_name() or agent.get_username()
-    _send(f"conversation.{conversation.pk}", {"type": "agent.message", "text": text, "agent": name})
-    conversation_broadcast(conversation_id=conversation.pk, message=message)
+    broadcast(conversation_group(conversation.pk), {"type": "agent.message", "text": text, "agent": name})
+    conversation_broadcast(conversation_id=conversation.pk, payload=message_payload(message))
     return message
 
 
 def conversation_hand_back(*, conversation_id, agent) -> Conversation:
-    conversation = _held(conversation_id, agent)
-    conversation.assigned_agent = None
-    conversation.status = Conversation.Status.OPEN
-    conversation.save(update_fields=["assigned_agent", "status", "updated_at"])
-    _notice(conversation, "You're back with the assistant. Ask away!")
-    return conversation
+    return _release(conversation_id, agent, Conversation.Status.OPEN, "You're back with the assistant. Ask away!")
 
 
 def conversation_close(*, conversation_id, agent) -> Conversation:
+    notice = "This conversation has been closed. Thanks for getting in touch!"
+    return _release(conversation_id, agent, Conversation.Status.CLOSED, notice)
+
+
+def _release(conversation_id, agent, status: str, notice: str) -> Conversation:
+    """The holding agent lets go of the conversation, leaving it in `status`, and the visitor is told."""
     conversation = _held(conversation_id, agent)
     conversation.assigned_agent = None
-    conversation.status = Conversation.Status.CLOSED
+    conversation.status = status
     conversation.save(update_fields=["assigned_agent", "status", "updated_at"])
-    _notice(conversation, "This conversation has been closed. Thanks for getting in touch!")
+    _notice(conversation, notice)
     return conversation
 
 

@@ -21,18 +21,15 @@ import secrets
 from django.conf import settings
 from django.core import signing
 
+from supportbot.errors import DomainError
+
 _SALT = "supportbot.chat.widget-session"
 _VISITOR_SALT = "supportbot.chat.visitor-id"
 _VISITOR_ID_MAX = 64  # Conversation.visitor_id and Rating.visitor_id; an issued id is 60 characters
 
 
-class TokenError(Exception):
+class TokenError(DomainError):
     """The websocket's token is missing or does not fit this connection; `code` goes into the error frame."""
-
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def visitor_id_issue(*, widget_key: str) -> str:

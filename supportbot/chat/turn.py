@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from supportbot.answering.pipeline import Answered
 from supportbot.chat import chat_metrics, limits, recovery, services
-from supportbot.chat.answering import Answered
+from supportbot.chat.broadcasts import conversation_broadcast_async
 from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.models import Conversation, Message
 from supportbot.chat.services import ChatError
-from supportbot.chat.takeover import conversation_broadcast_async
 from supportbot.guards.input_guard import InputVerdict
 from supportbot.llm import llm_configured
 from supportbot.metrics import ANSWER_FIRST_TOKEN_SECONDS, ANSWER_SECONDS

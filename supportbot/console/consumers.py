@@ -5,8 +5,8 @@ conversation's messages), `take_over`, `reply`, `hand_back`, `close`. Out: `hell
 changed), `escalated` (a conversation was handed to humans), `transcript` (on watch), `message` (said in the
 watched conversation), `done` (an action succeeded), `error`.
 
-Events come from the channel layer groups that supportbot.chat.takeover writes to: "agents" for every console,
-"watch.<conversation id>" for consoles that have that conversation open.
+Events come from the channel layer groups that supportbot.chat.broadcasts names and sends to: "agents" for every
+console, "watch.<conversation id>" for consoles that have that conversation open.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from supportbot.chat import chat_metrics, takeover
-from supportbot.chat.services import AGENTS_GROUP, ChatError
+from supportbot.chat.broadcasts import AGENTS_GROUP, watch_group
+from supportbot.chat.services import ChatError
 from supportbot.console import inbox
 from supportbot.console.access import is_console_agent
 
@@ -55,7 +56,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         chat_metrics.socket_closed(ROUTE)
         await self.channel_layer.group_discard(AGENTS_GROUP, self.channel_name)
         if self.watching:
-            await self.channel_layer.group_discard(f"watch.{self.watching}", self.channel_name)
+            await self.channel_layer.group_discard(watch_group(self.watching), self.channel_name)
         await database_sync_to_async(takeover.agent_presence_leave)(channel_name=self.channel_name)
 
     async def receive_json(self, content, **kwargs) -> None:
@@ -72,7 +73,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         try:
             await handler(content)
         except ChatError as exc:
-            await self._error(exc.code, exc.detail)
+            await self._error(**exc.as_dict())
         except Exception:  # noqa: BLE001 — the agent gets an error frame, the console stays connected
             logger.exception("console frame %r failed", kind)
             await self._error("internal_error", "something went wrong on our side")
@@ -89,11 +90,11 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         if row is None:
             raise ChatError("unknown_conversation", "no such conversation")
         if self.watching:
-            await self.channel_layer.group_discard(f"watch.{self.watching}", self.channel_name)
+            await self.channel_layer.group_discard(watch_group(self.watching), self.channel_name)
         self.watching = row["id"]
-        await self.channel_layer.group_add(f"watch.{self.watching}", self.channel_name)
+        await self.channel_layer.group_add(watch_group(self.watching), self.channel_name)
         # Subscribed first, then the transcript: whatever was said before is in it, whatever comes after arrives.
-        messages = await database_sync_to_async(inbox.conversation_transcript_for)(self.watching)
+        messages = await database_sync_to_async(inbox.agent_transcript_for)(self.watching)
         await self.send_json({"type": "conversation", "row": row})
         await self.send_json({"type": "transcript", "conversation_id": self.watching, "messages": messages})
 

@@ -197,7 +197,9 @@ def conversation_summary(conversation: Conversation) -> dict:
     }
 
 
-def conversation_transcript(conversation: Conversation) -> list[dict]:
+def agent_transcript(conversation: Conversation) -> list[dict]:
+    """What an agent sees of a conversation: every shown message with its ratings (the visitor's own transcript is
+    supportbot.chat.services.visitor_transcript)."""
     messages = list(conversation.messages.shown().select_related("agent").order_by("created_at", "pk"))
     ratings: dict[int, list[dict]] = {}
     for rating in Rating.objects.filter(message__in=messages).order_by("created_at"):
@@ -207,9 +209,9 @@ def conversation_transcript(conversation: Conversation) -> list[dict]:
     return [message_detail(m, ratings.get(m.pk, [])) for m in messages]
 
 
-def conversation_transcript_for(conversation_id) -> list[dict]:
+def agent_transcript_for(conversation_id) -> list[dict]:
     conversation = Conversation.objects.filter(pk=conversation_id).first()
-    return conversation_transcript(conversation) if conversation else []
+    return agent_transcript(conversation) if conversation else []
 
 
 def message_detail_for(message_id) -> dict | None:

@@ -3,35 +3,30 @@ knowledge-base entries), document removal, widget and guard settings, dataset ex
 
 Ingestion and exports never run inside the request. After the job row commits it is queued as the Celery task;
 without a broker (Celery eager mode) the task runs in a background thread instead, so the request returns at once
-and the page can follow the job's progress.
+and the page can follow the job's progress (supportbot/jobs.py, `in_background`).
 """
 
 from __future__ import annotations
 
-import logging
 import secrets
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
 
-from feedback import tasks as feedback_tasks
-from feedback.datasets import ExportFilters
-from feedback.exports import export_job_create
+from feedback import services as feedback_services
 from feedback.models import ExportJob
 from kb import services as kb_services
 from kb import tasks as kb_tasks
 from kb.extraction import FORMAT_BY_SUFFIX
 from kb.models import Document, IngestionJob, Source
 from supportbot.chat.models import Widget
+from supportbot.errors import DomainError
+from supportbot.jobs import job_enqueue_on_commit
 
-logger = logging.getLogger(__name__)
 WIDGET_FIELDS = (
     "name",
     "title",
@@ -47,11 +42,8 @@ WIDGET_FIELDS = (
 _FINISHED = (IngestionJob.Status.SUCCEEDED, IngestionJob.Status.PARTIAL, IngestionJob.Status.FAILED)
 
 
-class ConsoleError(ValueError):
-    def __init__(self, code: str, detail: str):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class ConsoleError(DomainError, ValueError):
+    """A console form's input refused; the page shows `detail`. (Still a ValueError, as callers have caught it.)"""
 
 
 def uploads_dir() -> Path:
@@ -62,38 +54,7 @@ def entries_dir() -> Path:
     return settings.DATA_DIR / "kb-entries"
 
 
-def ingestion_enqueue(job_id: int) -> None:
-    """Run an ingestion job in the background (see the module docstring)."""
-    _enqueue(kb_tasks.ingestion_job_task, job_id, on_crash=_ingestion_crashed)
-
-
-def export_enqueue(job_id: int) -> None:
-    """Run a dataset export job in the background; its row records the outcome (feedback.exports)."""
-    _enqueue(feedback_tasks.export_job_task, job_id)
-
-
-def _enqueue(task, job_id: int, *, on_crash: Callable[[int, Exception], None] | None = None) -> None:
-    """The Celery task with a broker; in eager mode the same task in a thread, so the caller does not wait."""
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
-        task.delay(job_id)
-        return
-    name = f"{task.name}-{job_id}"
-    threading.Thread(target=_run_in_thread, args=(task, job_id, on_crash), name=name, daemon=True).start()
-
-
-def _run_in_thread(task, job_id: int, on_crash) -> None:
-    close_old_connections()
-    try:
-        task(job_id)
-    except Exception as exc:  # noqa: BLE001 — a thread has no one to raise to: log it, mark the job
-        logger.exception("background job %s (%s) failed", job_id, task.name)
-        if on_crash:
-            on_crash(job_id, exc)
-    finally:
-        connections.close_all()
-
-
-def _ingestion_crashed(job_id: int, exc: Exception) -> None:
+def ingestion_crashed(job_id: int, exc: Exception) -> None:
     """An error outside any one document: the job is failed, or the console would wait for it forever."""
     IngestionJob.objects.filter(pk=job_id).exclude(status__in=_FINISHED).update(
         status=IngestionJob.Status.FAILED,
@@ -104,7 +65,7 @@ def _ingestion_crashed(job_id: int, exc: Exception) -> None:
 
 def _job_start(targets: list[str], *, force: bool = False) -> IngestionJob:
     job = kb_services.job_create(targets=targets, force=force)
-    transaction.on_commit(lambda: ingestion_enqueue(job.pk))
+    job_enqueue_on_commit(kb_tasks.ingestion_job_task, job.pk, in_background=True, on_crash=ingestion_crashed)
     return job
 
 
@@ -184,11 +145,9 @@ def widget_save(*, widget: Widget | None, data: dict) -> Widget:
     return widget
 
 
-def export_start(*, fmt: str, filters: ExportFilters, user) -> ExportJob:
+def export_start(*, data: dict, user) -> ExportJob:
     """A dataset export job (feedback's), run in the background once the row is committed."""
     try:
-        job = export_job_create(fmt=fmt, filters=filters, user=user)
+        return feedback_services.export_start(data=data, user=user, in_background=True)
     except ValueError as exc:
         raise ConsoleError("invalid_format", str(exc)) from exc
-    transaction.on_commit(lambda: export_enqueue(job.pk))
-    return job

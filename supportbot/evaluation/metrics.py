@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from kb.embeddings import embedder
-from supportbot.chat.sentences import sentences_split
+from supportbot.answering.sentences import sentences_split
 from supportbot.evaluation.cases import source_matches
 from supportbot.guards.grounding import sentence_support
 from supportbot.guards.output_guard import SentenceBuffer

@@ -11,7 +11,7 @@ from django.conf import settings
 from kb.embeddings import embedder
 from kb.models import Document
 from kb.services import kb_state
-from supportbot.chat.prompts import PROMPT_VERSION
+from supportbot.answering.prompts import PROMPT_VERSION
 from supportbot.evaluation.answers import Progress, answers_collect
 from supportbot.evaluation.cases import EvalCase, EvalFileError
 from supportbot.evaluation.judge import judge_prompts_version

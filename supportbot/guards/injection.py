@@ -1,8 +1,8 @@
-"""Prompt-injection and jailbreak heuristics. No offline model separates attacks from questions reliably
-(see shared/GUARDRAILS.md), so this flags known shapes of attack, in several languages and after undoing the
-usual disguises (Unicode look-alikes, zero-width characters, base64 and hex blobs, spaced-out letters).
-The structural defences — a canary in the system prompt, the output leak check, no secrets in prompts — do
-the rest."""
+"""Prompt-injection and jailbreak heuristics. No offline model separates attacks from questions reliably (the
+published detectors need a downloaded model or a hosted service), so this flags known shapes of attack, in
+several languages and after undoing the usual disguises (Unicode look-alikes, zero-width characters, base64 and
+hex blobs, spaced-out letters). The structural defences — a canary in the system prompt, the output leak check,
+no secrets in prompts — do the rest."""
 
 from __future__ import annotations
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from supportbot.errors import DomainError
 
-class LLMError(Exception):
+
+class LLMError(DomainError):
     """The model could not answer (timeout, refused, broken stream). `code` is shown to operators."""
 
-    def __init__(self, code: str, detail: str):
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
+    def __str__(self) -> str:
+        # Logged rather than shown to a visitor: operators grep for the code.
+        return f"{self.code}: {self.detail}"
 
 
 class AttemptFailed(Exception):

@@ -18,13 +18,13 @@ from django.db import connection, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from supportbot.answering.pipeline import HUMAN_OFFER, LLM_FAILED, OFFLINE_MODEL
 from supportbot.chat import recovery
 from supportbot.chat.answer_states import answer_pending_create
-from supportbot.chat.answering import HUMAN_OFFER, LLM_FAILED, OFFLINE_MODEL
 from supportbot.chat.models import Conversation, Message
 from supportbot.chat.tasks import answers_sweep_task
 from supportbot.console.inbox import InboxFilters, escalation_rows, inbox_rows
-from supportbot.console.inbox import conversation_transcript as console_transcript
+from supportbot.console.inbox import agent_transcript as console_transcript
 from tests.chat.conftest import ask, open_chat
 from tests.fake_llm import cite_first_passage
 
@@ -133,7 +133,7 @@ async def test_redis_dying_during_the_answer_never_keeps_it_from_the_visitor(
     assert (await chat.receive_json_from(timeout=5))["type"] == "received"
     assert (await chat.receive_json_from(timeout=10))["type"] == "token"
     # when: Redis dies before the answer is broadcast to agents' consoles
-    caplog.set_level(logging.WARNING, logger="supportbot.chat.services")
+    caplog.set_level(logging.WARNING, logger="supportbot.chat.broadcasts")
     await sync_to_async(redis.Redis.from_url(redis_layer).shutdown)(nosave=True)
     frames = await frames_until(chat, "answer")
     # then: the visitor has the whole answer, stored

@@ -11,9 +11,9 @@ from django.db import connections
 from django.utils import translation
 
 from kb.models import Document
-from supportbot.chat import answering
+from supportbot.answering import pipeline
+from supportbot.answering.sentences import sentences_split
 from supportbot.chat.ask import question_ask
-from supportbot.chat.sentences import sentences_split
 from supportbot.chat.services import widget_ensure_demo
 from supportbot.chat.visitor_language import frame_language, language_supported, visitor_language
 from supportbot.chat.widget_strings import widget_strings_for
@@ -160,7 +160,7 @@ async def test_an_english_question_on_a_korean_page_is_answered_in_english(widge
     await chat.disconnect()
     # then: the message's language wins; a message too short to tell keeps the last one's
     with translation.override("en"):
-        expected = f"{answering.NO_CONTEXT} {answering.HUMAN_OFFER}"
+        expected = f"{pipeline.NO_CONTEXT} {pipeline.HUMAN_OFFER}"
     assert english["text"] == expected and short["text"] == expected
 
 
@@ -208,7 +208,7 @@ def test_the_offline_answerer_answers_a_korean_question_in_korean_from_the_right
     assert not re.search(r"\b(the|and|is)\b", result["answer"])
     assert result["citations"] and re.search(r"\[\d\]", result["answer"])
     assert result["citations"][0]["url"].startswith("/help/ko/confidence-levels/#")
-    assert result["model"] == answering.OFFLINE_MODEL
+    assert result["model"] == pipeline.OFFLINE_MODEL
 
 
 # --- Korean help pages and the Korean demo page ----------------------------------------------------------------

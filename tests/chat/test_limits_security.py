@@ -16,8 +16,8 @@ from django.db import connections
 from django.test import AsyncClient
 from prometheus_client import REGISTRY
 
+from supportbot.answering.pipeline import OFFLINE_MODEL
 from supportbot.chat import limits, tokens
-from supportbot.chat.answering import OFFLINE_MODEL
 from supportbot.chat.models import Conversation, Message, Widget
 from tests.chat.conftest import ORIGIN, ask, open_chat
 

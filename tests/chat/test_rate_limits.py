@@ -18,8 +18,8 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from prometheus_client import REGISTRY
 
+from supportbot.answering.pipeline import HUMAN_OFFER, OFFLINE_MODEL
 from supportbot.chat import limits
-from supportbot.chat.answering import HUMAN_OFFER, OFFLINE_MODEL
 from supportbot.chat.models import Conversation, Message, Widget
 from tests.chat.conftest import ask, open_chat
 

@@ -9,9 +9,7 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client
 
-from feedback.exports import export_job_run
-from kb import services as kb_services
-from supportbot.console import services
+from supportbot import jobs
 from supportbot.console.access import ADMIN_GROUP
 
 PASSWORD = "console-pw-12345"
@@ -73,5 +71,4 @@ def customer_client(customer) -> Client:
 @pytest.fixture
 def run_jobs_inline(monkeypatch):
     """Run a started ingestion or export job at commit time, in the test's own thread and transaction."""
-    monkeypatch.setattr(services, "ingestion_enqueue", lambda job_id: kb_services.job_run(job_id=job_id))
-    monkeypatch.setattr(services, "export_enqueue", lambda job_id: export_job_run(job_id=job_id))
+    monkeypatch.setattr(jobs, "background_start", lambda task, job_id, **_: task(job_id))

@@ -12,7 +12,7 @@ from django.utils import timezone
 from feedback.services import feedback_record
 from supportbot.chat import services as chat
 from supportbot.chat.models import Conversation, Message
-from supportbot.console.inbox import InboxFilters, conversation_transcript, escalation_rows, inbox_rows
+from supportbot.console.inbox import InboxFilters, agent_transcript, escalation_rows, inbox_rows
 
 
 def visitor_says(widget, text: str, visitor: str = "visitor-0001") -> Conversation:
@@ -107,7 +107,7 @@ def test_the_transcript_shows_redactions_guard_events_and_ratings_but_not_the_pe
         message_id=answer.pk, conversation_id=conversation.pk, visitor_id=conversation.visitor_id, rating="up"
     )
     # when
-    visitor, bot = conversation_transcript(conversation)
+    visitor, bot = agent_transcript(conversation)
     # then
     assert "jane.doe" not in visitor["text"] and "[EMAIL]" in visitor["text"]
     assert visitor["redacted"] == ["EMAIL"]

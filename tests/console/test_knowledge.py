@@ -13,6 +13,7 @@ from django.urls import reverse
 from kb import services as kb_services
 from kb import tasks as kb_tasks
 from kb.models import Document, IngestionJob, Source
+from supportbot import jobs
 from supportbot.chat.models import Widget
 from supportbot.console import services
 
@@ -63,7 +64,7 @@ def test_without_a_broker_the_job_runs_in_a_background_thread(data_dir, settings
     path.write_bytes(GUIDE)
     job = kb_services.job_create(targets=[str(path)])
     # when: enqueued, it returns at once
-    services.ingestion_enqueue(job.pk)
+    jobs.job_enqueue(kb_tasks.ingestion_job_task, job.pk, in_background=True)
     # then: the row records the progress until the job is done
     deadline = time.monotonic() + 30
     while not job.is_finished and time.monotonic() < deadline:
@@ -82,7 +83,7 @@ def test_a_background_job_that_crashes_is_marked_failed(monkeypatch):
 
     monkeypatch.setattr(kb_services, "job_run", broken)
     # when
-    services._run_in_thread(kb_tasks.ingestion_job_task, job.pk, services._ingestion_crashed)
+    jobs.job_run_in_thread(kb_tasks.ingestion_job_task, job.pk, services.ingestion_crashed)
     # then: the console stops waiting for it
     job.refresh_from_db()
     assert job.status == "failed" and "database went away" in job.errors[0]["error"]
@@ -108,7 +109,7 @@ def test_uploads_are_checked(support_admin_client, data_dir, run_jobs_inline, na
 
 def test_web_pages_and_sitemaps_start_a_job(support_admin_client, monkeypatch):
     started = []
-    monkeypatch.setattr(services, "ingestion_enqueue", started.append)
+    monkeypatch.setattr(jobs, "job_enqueue", lambda task, job_id, **_: started.append(job_id))
     urls = "https://example.com/help/a\nhttps://example.com/sitemap.xml\n"
     response = support_admin_client.post(reverse("console:kb-urls"), {"urls": urls})
     assert response.status_code == 302

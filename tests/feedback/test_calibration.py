@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from feedback.models import ConfidenceCalibration
-from supportbot.chat.confidence import label_for
+from supportbot.answering.confidence import label_for
 from tests.chat.factories import AnswerFactory
 from tests.feedback.factories import RatingFactory
 

@@ -54,7 +54,7 @@ django.setup()
 
 from kb import SearchResult  # noqa: E402
 from kb.embeddings import embedder  # noqa: E402
-from supportbot.chat import prompts  # noqa: E402
+from supportbot.answering import prompts  # noqa: E402
 from supportbot.chat.models import Widget  # noqa: E402
 from supportbot.guards.input_guard import input_check  # noqa: E402
 from supportbot.guards.leakage import CANARY, LeakDetector  # noqa: E402

@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from kb.address_policy import AddressRefused, Allowance, address_check, allowance_parse
 from kb.fetching import FetchError, fetch
-from supportbot.settings import _fetch_allowances_check
+from supportbot.env import env_list_checked
 
 
 @pytest.mark.parametrize(
@@ -122,10 +122,11 @@ def test_allowed_network_entries_parse(entry, expected):
 
 
 @pytest.mark.parametrize("entry", ["intranet.example", "10.0.0.0/33", "10.1.2.3:http", "[::1]:0", "10.1.2.3:70000"])
-def test_a_bad_allowed_network_entry_fails_at_start_up_naming_the_setting(entry):
+def test_a_bad_allowed_network_entry_fails_at_start_up_naming_the_setting(entry, monkeypatch):
     # when
+    monkeypatch.setenv("KB_FETCH_ALLOWED_NETWORKS", f"10.0.0.0/8,{entry}")
     with pytest.raises(ImproperlyConfigured) as failed:
-        _fetch_allowances_check(["10.0.0.0/8", entry])
+        env_list_checked("KB_FETCH_ALLOWED_NETWORKS", check="kb.address_policy.allowance_parse")
 
     # then
     assert "KB_FETCH_ALLOWED_NETWORKS" in str(failed.value)

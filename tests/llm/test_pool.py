@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from supportbot import settings as supportbot_settings
+from supportbot.env import env_llm_endpoints
 from supportbot.llm import Endpoint, LLMError, Usage, chat_stream, pool_reset, pool_status
 from supportbot.llm.pool import endpoints_ordered, first_token
 from tests.fake_llm import FakeLLM
@@ -270,7 +271,7 @@ def test_bad_llm_endpoints_fail_at_start_up_with_a_clear_message(monkeypatch, va
     monkeypatch.setenv("LLM_ENDPOINTS", value)
     monkeypatch.delenv("NOPE_UNSET", raising=False)
     with pytest.raises(ImproperlyConfigured, match=message):
-        supportbot_settings._llm_endpoints("LLM_ENDPOINTS")
+        env_llm_endpoints("LLM_ENDPOINTS", default_model=supportbot_settings.LLM_MODEL)
 
 
 def test_llm_endpoints_are_read_with_defaults_and_keys_from_other_variables(monkeypatch):
@@ -286,7 +287,7 @@ def test_llm_endpoints_are_read_with_defaults_and_keys_from_other_variables(monk
         ),
     )
     # when
-    endpoints = supportbot_settings._llm_endpoints("LLM_ENDPOINTS")
+    endpoints = env_llm_endpoints("LLM_ENDPOINTS", default_model=supportbot_settings.LLM_MODEL)
     # then
     assert endpoints[0] == {
         "name": "eu",

@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from kb import services, tasks
 from kb.models import IngestionJob
+from supportbot.jobs import job_enqueue
 
 
 class Command(BaseCommand):
@@ -45,7 +46,7 @@ def run_with_progress(job: IngestionJob, *, quiet: bool) -> IngestionJob:
     if settings.CELERY_TASK_ALWAYS_EAGER:
         job = services.job_run(job_id=job.pk, on_progress=show)
     else:
-        tasks.ingestion_job_task.delay(job.pk)
+        job_enqueue(tasks.ingestion_job_task, job.pk)
         while not job.is_finished:
             time.sleep(0.5)
             job.refresh_from_db()

@@ -45,6 +45,6 @@ def conversation_page(request: HttpRequest, pk) -> HttpResponse:
         "conversation": conversation,
         "row": row,
         "summary": inbox.conversation_summary(conversation),
-        "transcript": inbox.conversation_transcript(conversation),
+        "transcript": inbox.agent_transcript(conversation),
     }
     return render(request, "console/conversation.html", context)

@@ -3,6 +3,7 @@ their chunks, re-ingest or delete them, and try queries in the search playground
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from django.contrib import messages
@@ -77,8 +78,14 @@ def jobs_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"jobs": _jobs()})
 
 
-def _started(request: HttpRequest, job: IngestionJob) -> HttpResponse:
-    messages.success(request, _("Ingestion job %(id)s started.") % {"id": job.pk})
+def _started(request: HttpRequest, start: Callable[[], IngestionJob]) -> HttpResponse:
+    """Start an ingestion job and go back to the knowledge-base page saying so, or why it could not start."""
+    try:
+        job = start()
+    except services.ConsoleError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Ingestion job %(id)s started.") % {"id": job.pk})
     return redirect("console:kb")
 
 
@@ -89,12 +96,7 @@ def kb_upload(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Choose at least one file."))
         return redirect("console:kb")
-    try:
-        job = services.upload_ingest(files=form.cleaned_data["files"])
-    except services.ConsoleError as exc:
-        messages.error(request, exc.detail)
-        return redirect("console:kb")
-    return _started(request, job)
+    return _started(request, lambda: services.upload_ingest(files=form.cleaned_data["files"]))
 
 
 @require_POST
@@ -104,7 +106,7 @@ def kb_urls(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("urls", [])))
         return redirect("console:kb")
-    return _started(request, services.urls_ingest(urls=form.cleaned_data["urls"]))
+    return _started(request, lambda: services.urls_ingest(urls=form.cleaned_data["urls"]))
 
 
 @require_GET
@@ -168,12 +170,7 @@ _REVIEW_ERRORS = {
 @require_POST
 @admin_required
 def document_reingest(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        job = services.document_reingest(document_id=pk)
-    except services.ConsoleError as exc:
-        messages.error(request, exc.detail)
-        return redirect("console:kb")
-    return _started(request, job)
+    return _started(request, lambda: services.document_reingest(document_id=pk))
 
 
 @require_POST

@@ -18,7 +18,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from feedback import services as feedback_services
-from feedback.datasets import ExportFilters
 from feedback.implicit import implicit_signals_collect
 from feedback.models import Correction, ExportJob, GoodExample, ReviewItem
 from supportbot.chat.models import Message
@@ -108,14 +107,7 @@ def exports(request: HttpRequest) -> HttpResponse:
     form = ExportForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            data = form.cleaned_data
-            filters = ExportFilters.parse(
-                since=data["since"].isoformat() if data["since"] else "",
-                until=data["until"].isoformat() if data["until"] else "",
-                rating=data["rating"],
-                widget=data["widget"],
-            )
-            job = services.export_start(fmt=data["format"], filters=filters, user=request.user)
+            job = services.export_start(data=form.cleaned_data, user=request.user)
             messages.success(request, _("Export %(id)s started.") % {"id": job.pk})
             return redirect("console:exports")
         messages.error(request, _("Choose a dataset format."))

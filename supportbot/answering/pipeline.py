@@ -22,17 +22,17 @@ import kb
 from kb import SearchResult
 from kb.embeddings import embed_query, embedder
 from kb.language import language_detect
-from supportbot.chat import prompts
+from supportbot.answering import prompts
+from supportbot.answering.citations import CitedAnswer, citations_map
+from supportbot.answering.condensing import question_condense
+from supportbot.answering.confidence import Confidence, confidence_score, label_for, retrieval_evidence, support_score
+from supportbot.answering.offline import offline_answer
+from supportbot.answering.semantic_cache import cache_lookup, cache_store
+from supportbot.answering.sentences import sentences_split
+from supportbot.answering.streaming_release import Replace, guard_check, released, text_released, words_split
 from supportbot.chat.answer_states import answer_claim, answer_store
-from supportbot.chat.citations import CitedAnswer, citations_map
-from supportbot.chat.condensing import question_condense
-from supportbot.chat.confidence import Confidence, confidence_score, label_for, retrieval_evidence, support_score
 from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.models import Conversation, Message
-from supportbot.chat.offline import offline_answer
-from supportbot.chat.semantic_cache import cache_lookup, cache_store
-from supportbot.chat.sentences import sentences_split
-from supportbot.chat.streaming_release import Replace, guard_check, released, text_released, words_split
 from supportbot.chat.visitor_language import visitor_language
 from supportbot.guards.output_guard import OutputContext, SentenceBuffer, output_context
 from supportbot.llm import LLMError, Usage, chat_complete, chat_stream, llm_configured

@@ -17,7 +17,7 @@ import numpy as np
 from kb import SearchResult
 from kb.embeddings import embedder
 from kb.language import language_detect
-from supportbot.chat.sentences import sentences_split
+from supportbot.answering.sentences import sentences_split
 from supportbot.guards.planted import planted_find
 
 MAX_SENTENCES = 3

@@ -15,7 +15,7 @@ from supportbot.chat.dbthreads import in_chat_thread
 from supportbot.guards.output_guard import OutputContext, SentenceBuffer, early_words, sentence_check
 
 if TYPE_CHECKING:
-    from supportbot.chat.answering import Draft
+    from supportbot.answering.pipeline import Draft
 
 EARLY_WORDS_BATCH = 4
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from supportbot.chat import prompts
+from supportbot.answering import prompts
 from supportbot.llm import LLMError, chat_complete, llm_configured
 
 _REFERRING = re.compile(
