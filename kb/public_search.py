@@ -28,6 +28,7 @@ from kb import SearchResult
 from kb.search_result import PUBLIC_FIELDS
 from supportbot.chat import limits
 from supportbot.chat.services import origin_allowed, widget_for_key
+from supportbot.client_address import address_group
 
 logger = logging.getLogger(__name__)
 SNIPPET_CHARACTERS = 280
@@ -72,7 +73,7 @@ def _rate_take(address: str, now: float | None = None) -> None:
         return
     now = time.time() if now is None else now
     window_start = int(now // _WINDOW_SECONDS) * _WINDOW_SECONDS
-    group = hashlib.blake2b(limits.address_group(address).encode(), digest_size=12).hexdigest()
+    group = hashlib.blake2b(address_group(address).encode(), digest_size=12).hexdigest()
     key = f"sb-rate:ip_searches:{group}:{window_start}"
     try:
         counters = caches[limits.LIMITS_CACHE]

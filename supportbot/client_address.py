@@ -49,3 +49,17 @@ def _in(address: str, networks: list) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in networks)
+
+
+def address_group(address: str) -> str:
+    """What the per-address limits count: an IPv4 address itself, an IPv6 address's network of
+    CHAT_RATE_IPV6_PREFIX bits (a subscriber gets a whole /64 and may pick any address in it at will)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1 on a dual-stack socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip), settings.CHAT_RATE_IPV6_PREFIX), strict=False))
+    return str(ip)

@@ -15,13 +15,14 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import translation
 
 from feedback.services import FeedbackError
-from supportbot.chat import chat_metrics, limits, recovery
+from supportbot.chat import chat_metrics, recovery
 from supportbot.chat import session as sessions
 from supportbot.chat.dbthreads import in_db_thread
 from supportbot.chat.services import ChatError
 from supportbot.chat.session import Session
 from supportbot.chat.turn import turn_run
 from supportbot.chat.visitor_language import frame_language, language_supported
+from supportbot.client_address import client_address
 from supportbot.logcontext import conversation_id_var, request_id_new, request_id_var
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         headers = {k.decode().lower(): v.decode() for k, v in self.scope.get("headers", [])}
         request_id_var.set(request_id_new())
         await self.accept()
-        address = limits.client_address(self.scope)
+        address = client_address(self.scope)
         try:
             session = await in_db_thread(sessions.session_open)(
                 params=params, origin=headers.get("origin", ""), host=headers.get("host", ""), address=address

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from django.core.cache import BaseCache, caches
 from django.db.models import Sum
 
 from supportbot.chat.models import Message, Widget
-from supportbot.client_address import client_address, request_address  # noqa: F401 (callers use limits.*)
+from supportbot.client_address import address_group
 from supportbot.metrics import LIMITS_UNCHECKED, RATE_LIMITED
 
 logger = logging.getLogger(__name__)
@@ -131,20 +130,6 @@ def limit_for(widget: Widget, field: str) -> int:
     """The widget's own limit when set, else the server default; 0 means no limit."""
     own = getattr(widget, field) if field in LIMIT_SETTINGS else None
     return own if own is not None else getattr(settings, LIMIT_SETTINGS.get(field) or SESSION_LIMIT_SETTINGS[field])
-
-
-def address_group(address: str) -> str:
-    """What the per-address limits count: an IPv4 address itself, an IPv6 address's network of
-    CHAT_RATE_IPV6_PREFIX bits (a subscriber gets a whole /64 and may pick any address in it at will)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is the IPv4 client 192.0.2.1 on a dual-stack socket
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network((int(ip), settings.CHAT_RATE_IPV6_PREFIX), strict=False))
-    return str(ip)
 
 
 def _counters() -> BaseCache:

@@ -21,6 +21,7 @@ from supportbot.access_rules import WIDGET, access
 from supportbot.chat import limits
 from supportbot.chat.services import origin_allowed, widget_for_key
 from supportbot.chat.tokens import session_token_sign, visitor_id_for
+from supportbot.client_address import request_address
 
 _PREFLIGHT_SECONDS = 3600
 
@@ -44,7 +45,7 @@ def widget_session(request: HttpRequest) -> HttpResponse:
         return _cors(_error(404, "unknown_widget", "no widget has this key"), origin)
     if not origin_allowed(widget, origin=origin, host=request.get_host()):
         return _cors(_error(403, "origin_not_allowed", "this website may not use this widget"), origin)
-    refusal = limits.session_take(widget=widget, address=limits.request_address(request))
+    refusal = limits.session_take(widget=widget, address=request_address(request))
     if refusal is not None:
         return _cors(_rate_limited(refusal), origin)
     visitor_id, _ = visitor_id_for(widget_key=widget.key, claimed=body.get("visitor"))

@@ -30,8 +30,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
 
-from supportbot.chat.limits import address_group
-from supportbot.client_address import request_address
+from supportbot.client_address import address_group, request_address
 
 logger = logging.getLogger(__name__)
 # The refusal message says "15 minutes" (and is translated so): keep the two together.

@@ -6,9 +6,11 @@ tests/conftest.py.
 
 from __future__ import annotations
 
+import pytest
 from channels.testing import WebsocketCommunicator
 
 from supportbot.asgi import application
+from supportbot.chat import limits
 from supportbot.chat.tokens import session_token_sign
 from tests.conftest import FIXTURES, ORIGIN
 
@@ -49,3 +51,13 @@ async def ask(communicator: WebsocketCommunicator, text: str, **extra) -> tuple[
             tokens.append(frame)
             continue
         return tokens, frame
+
+
+@pytest.fixture
+def generous(settings):
+    """Every limit far away and no budget shares, so a test can bring down exactly the one it is about."""
+    for name in [*limits.LIMIT_SETTINGS.values(), *limits.SESSION_LIMIT_SETTINGS.values()]:
+        setattr(settings, name, 1000)
+    settings.CHAT_DAILY_TOKEN_BUDGET = 1_000_000
+    settings.CHAT_VISITOR_BUDGET_SHARE = settings.CHAT_ADDRESS_BUDGET_SHARE = 1.0
+    return settings

@@ -17,8 +17,9 @@ from django.test import AsyncClient
 from prometheus_client import REGISTRY
 
 from supportbot.answering.pipeline import OFFLINE_MODEL
-from supportbot.chat import limits, tokens
+from supportbot.chat import tokens
 from supportbot.chat.models import Conversation, Message, Widget
+from supportbot.client_address import address_group
 from tests.chat.conftest import ORIGIN, ask, open_chat
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -32,14 +33,10 @@ async def _close_connections():
 
 
 @pytest.fixture
-def generous(settings):
-    """Every limit far away and no budget shares, so a test can bring down exactly the one it is about."""
-    for name in [*limits.LIMIT_SETTINGS.values(), *limits.SESSION_LIMIT_SETTINGS.values()]:
-        setattr(settings, name, 1000)
-    settings.CHAT_DAILY_TOKEN_BUDGET = 1_000_000
-    settings.CHAT_VISITOR_BUDGET_SHARE = settings.CHAT_ADDRESS_BUDGET_SHARE = 1.0
-    settings.TRUSTED_PROXIES = [PROXY]
-    return settings
+def generous(generous):
+    """The shared one, with the test client's peer as a trusted proxy."""
+    generous.TRUSTED_PROXIES = [PROXY]
+    return generous
 
 
 async def session_post(*, address: str, visitor: object = None, key: str = "test-widget"):
@@ -229,7 +226,7 @@ async def test_rotating_visitor_ids_runs_into_the_address_limits(what, setting, 
 )
 def test_the_address_a_limit_counts(prefix, address, group, settings):
     settings.CHAT_RATE_IPV6_PREFIX = prefix
-    assert limits.address_group(address) == group
+    assert address_group(address) == group
 
 
 @pytest.mark.parametrize(

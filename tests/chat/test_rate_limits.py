@@ -21,6 +21,7 @@ from prometheus_client import REGISTRY
 from supportbot.answering.pipeline import HUMAN_OFFER, OFFLINE_MODEL
 from supportbot.chat import limits
 from supportbot.chat.models import Conversation, Message, Widget
+from supportbot.client_address import client_address
 from tests.chat.conftest import ask, open_chat
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -30,15 +31,6 @@ pytestmark = [pytest.mark.django_db(transaction=True)]
 async def _close_connections():
     yield
     await sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
-def generous(settings):
-    """Every limit far away, so a test can bring down exactly the one it is about."""
-    for name in [*limits.LIMIT_SETTINGS.values(), *limits.SESSION_LIMIT_SETTINGS.values()]:
-        setattr(settings, name, 1000)
-    settings.CHAT_VISITOR_BUDGET_SHARE = settings.CHAT_ADDRESS_BUDGET_SHARE = 1.0
-    return settings
 
 
 async def ask_and_settle(chat, text: str, **extra) -> dict:
@@ -263,7 +255,7 @@ def test_the_client_address_believes_forwarded_for_only_from_trusted_proxies(
 ):
     settings.TRUSTED_PROXIES = trusted
     scope = {"client": [peer, 5000], "headers": [(b"x-forwarded-for", forwarded.encode())]}
-    assert limits.client_address(scope) == expected
+    assert client_address(scope) == expected
 
 
 @pytest.fixture
