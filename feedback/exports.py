@@ -292,8 +292,8 @@ def export_job_run(*, job_id: int) -> ExportJob:
     job = ExportJob.objects.get(pk=job_id)
     if job.is_finished:
         return job
-    job.status = ExportJob.Status.RUNNING
-    job.save(update_fields=["status"])
+    job.status, job.started_at = ExportJob.Status.RUNNING, timezone.now()
+    job.save(update_fields=["status", "started_at"])
     path = export_path(job)
     partial = path.with_suffix(path.suffix + ".part")
     try:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from supportbot.chat.models import Message, MessageQuerySet
+from supportbot.jobs import BackgroundJob
 
 
 class Rating(models.Model):
@@ -116,7 +117,7 @@ class GoodExample(models.Model):
         return f"Good example: message {self.message_id}"
 
 
-class ExportJob(models.Model):
+class ExportJob(BackgroundJob):
     """One dataset export run in the background; its file lives under DATA_DIR/exports/."""
 
     class Format(models.TextChoices):
@@ -125,32 +126,19 @@ class ExportJob(models.Model):
         EVAL = "eval", _("Evaluation set (JSONL)")
         CSV = "csv", _("Spreadsheet (CSV)")
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        FAILED = "failed", _("Failed")
-
     format = models.CharField(max_length=16, choices=Format.choices)
     filters = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     rows_written = models.PositiveIntegerField(default=0)
     skipped = models.JSONField(default=dict, blank=True, help_text="Rows left out, counted by reason.")
     path = models.CharField(max_length=1024, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BackgroundJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.format} export {self.pk} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
 
 
 class ConfidenceCalibration(models.Model):

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
 from kb.public_links import document_link
+from supportbot.jobs import BackgroundJob
 
 
 def chunking_signature() -> str:
@@ -148,21 +149,13 @@ class LexemeStat(models.Model):
         return f"{self.lexeme}: {self.ndoc}"
 
 
-class IngestionJob(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
-        SUCCEEDED = "succeeded", _("Succeeded")
-        PARTIAL = "partial", _("Finished with errors")
-        FAILED = "failed", _("Failed")
-
+class IngestionJob(BackgroundJob):
     class Kind(models.TextChoices):
         INGEST = "ingest", _("Ingest")
         SYNC = "sync", _("Sync")
         REEMBED = "reembed", _("Re-embed")
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.INGEST)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     targets = models.JSONField(default=list, help_text="Paths and URLs this job was asked to ingest.")
     prune = models.BooleanField(default=False)
     force = models.BooleanField(default=False)
@@ -177,16 +170,9 @@ class IngestionJob(models.Model):
     # Documents this job wrote that the planted-instruction scan quarantined.
     flagged = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(BackgroundJob.Meta):
+        pass
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} job {self.pk} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in {self.Status.SUCCEEDED, self.Status.PARTIAL, self.Status.FAILED}

@@ -18,10 +18,41 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, connections, models, transaction
+from django.utils.translation import gettext_lazy as _
 
 logger = logging.getLogger(__name__)
 CrashHandler = Callable[[int, Exception], None]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    PARTIAL = "partial", _("Finished with errors")
+    FAILED = "failed", _("Failed")
+
+
+JOB_FINISHED = (JobStatus.SUCCEEDED, JobStatus.PARTIAL, JobStatus.FAILED)
+
+
+class BackgroundJob(models.Model):
+    """What every background job records: where it stands and when it ran (ingestion, exports)."""
+
+    Status = JobStatus
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in JOB_FINISHED
 
 
 def job_enqueue_on_commit(

@@ -47,6 +47,18 @@ GUARD_REFUSED = _("I'm sorry, I can't help with that here.")
 HUMAN_OFFER = _("Would you like to talk to a human? Use the “Talk to a human” button.")
 OFFLINE_MODEL = "offline-extractive"
 _CJK = {"ko", "ja", "zh"}
+# What a cached answer hands on to the new message that repeats it.
+_CACHED_ANSWER_FIELDS = (
+    "text",
+    "citations",
+    "retrieved",
+    "confidence",
+    "confidence_label",
+    "confidence_inputs",
+    "guard_results",
+    "model",
+    "prompt_version",
+)
 
 
 @dataclass
@@ -352,17 +364,9 @@ async def _replay(
 def _cached_copy(
     cached: Message, conversation: Conversation, draft: Draft, started: float, bot: Message | None
 ) -> Message:
-    copy = dict(
-        text=cached.text,
-        citations=cached.citations,
-        retrieved=cached.retrieved,
+    copy = {field: getattr(cached, field) for field in _CACHED_ANSWER_FIELDS}
+    copy.update(
         condensed_question=draft.condensed if draft.condensed != draft.question else "",
-        confidence=cached.confidence,
-        confidence_label=cached.confidence_label,
-        confidence_inputs=cached.confidence_inputs,
-        guard_results=cached.guard_results,
-        model=cached.model,
-        prompt_version=cached.prompt_version,
         from_cache=True,
         timings={"total_ms": _ms(started), "cached_from": cached.pk},
     )

@@ -25,7 +25,7 @@ from kb.extraction import FORMAT_BY_SUFFIX
 from kb.models import Document, IngestionJob, Source
 from supportbot.chat.models import Widget
 from supportbot.errors import DomainError
-from supportbot.jobs import job_enqueue_on_commit
+from supportbot.jobs import JOB_FINISHED, job_enqueue_on_commit
 
 WIDGET_FIELDS = (
     "name",
@@ -39,7 +39,6 @@ WIDGET_FIELDS = (
     "competitor_names",
     "answer_link_domains",  # links in answers (issue #13, supportbot/guards/links.py)
 )
-_FINISHED = (IngestionJob.Status.SUCCEEDED, IngestionJob.Status.PARTIAL, IngestionJob.Status.FAILED)
 
 
 class ConsoleError(DomainError, ValueError):
@@ -56,7 +55,7 @@ def entries_dir() -> Path:
 
 def ingestion_crashed(job_id: int, exc: Exception) -> None:
     """An error outside any one document: the job is failed, or the console would wait for it forever."""
-    IngestionJob.objects.filter(pk=job_id).exclude(status__in=_FINISHED).update(
+    IngestionJob.objects.filter(pk=job_id).exclude(status__in=JOB_FINISHED).update(
         status=IngestionJob.Status.FAILED,
         finished_at=timezone.now(),
         errors=[{"uri": "", "error": f"internal error: {type(exc).__name__}: {exc}"}],
