@@ -11,9 +11,9 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
-from feedback.analytics import feedback_analytics
 from feedback.datasets import ExportFilters
 from feedback.models import ExportJob
+from feedback.rating_trends import rating_trends
 from feedback.services import FeedbackError, feedback_record
 from supportbot.access_rules import AGENT, WIDGET, access
 from supportbot.chat.models import Conversation
@@ -115,7 +115,7 @@ def analytics_json(request: HttpRequest) -> JsonResponse:
         period = ExportFilters.parse(since=request.GET.get("since", ""), until=request.GET.get("until", ""))
     except ValueError as exc:
         return _error(400, "invalid_date", str(exc).replace("--", ""))
-    return JsonResponse(feedback_analytics(since=period.since, until=period.until))
+    return JsonResponse(rating_trends(since=period.since, until=period.until))
 
 
 @require_GET

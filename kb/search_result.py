@@ -35,6 +35,8 @@ class SearchResult:
     keyword_rank: int | None = None
     vector_score: float | None = None
     keyword_score: float | None = None
+    # The cross-encoder's relevance of this chunk to the question, when the reranker ran (kb/reranking.py).
+    rerank_score: float | None = None
 
     @property
     def heading(self) -> str:

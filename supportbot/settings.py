@@ -26,7 +26,7 @@ from supportbot.env import (
     env_str,
     network_switches_off,
 )
-from supportbot.logcontext import logging_config
+from supportbot.logs import logging_config
 
 network_switches_off()  # before anything imports guardrails-ai (README, "Guardrails")
 
@@ -58,7 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # First, so every request (even a redirected or refused one) has a request id and is counted.
-    "supportbot.request_context.request_context_middleware",
+    "supportbot.request_middleware.request_context_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

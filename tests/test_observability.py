@@ -17,7 +17,7 @@ from django.test import AsyncClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from supportbot.chat.models import Widget
-from supportbot.logcontext import JsonFormatter, LogContextFilter
+from supportbot.logs import JsonFormatter, LogContextFilter
 from tests.chat.conftest import FIXTURES, ORIGIN, ask, open_chat
 from tests.test_deploy_check import ROOT, _database_url
 
@@ -256,7 +256,7 @@ def test_log_format_json_is_a_setting(tmp_path):
     # The real settings, in a process of its own: LOG_FORMAT=json makes every supportbot log line JSON.
     code = (
         "import django, logging; django.setup(); "
-        "from supportbot.logcontext import conversation_id_var; conversation_id_var.set('conv-123'); "
+        "from supportbot.logs import conversation_id_var; conversation_id_var.set('conv-123'); "
         "logging.getLogger('supportbot.probe').warning('hello %s', 'there')"
     )
     env = {

@@ -23,7 +23,7 @@ from supportbot.chat.session import Session
 from supportbot.chat.turn import turn_run
 from supportbot.chat.visitor_language import frame_language, language_supported
 from supportbot.client_address import client_address
-from supportbot.logcontext import conversation_id_var, request_id_new, request_id_var
+from supportbot.logs import conversation_id_var, request_id_new, request_id_var
 
 logger = logging.getLogger(__name__)
 ROUTE = "chat"

@@ -15,7 +15,7 @@ from django.db.models import Exists, OuterRef, Q
 from feedback.models import ImplicitSignal, Rating
 from kb.embeddings import embedder
 from supportbot.chat.models import Message
-from supportbot.console.analytics import Period
+from supportbot.console.charts import Period
 from supportbot.pii import pii_redact
 
 SIMILARITY = 0.75

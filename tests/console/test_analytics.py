@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from django.db import connections
 from django.urls import reverse
 
-from supportbot.console.analytics import Period, console_analytics
+from supportbot.console.charts import Period, console_charts
 from supportbot.console.gaps import content_gaps, gaps_group
 from tests.chat.conftest import ask, open_chat
 
@@ -50,7 +50,7 @@ async def test_the_charts_count_what_happened_in_the_chat(widget, knowledge, no_
     # given
     await conversations_through_the_chat()
     # when
-    charts = await database_sync_to_async(console_analytics)(Period.parse())
+    charts = await database_sync_to_async(console_charts)(Period.parse())
     # then
     today = charts["days"].index(datetime.now(UTC).date().isoformat())
     assert charts["conversations"]["total"][today] == 3
@@ -76,7 +76,7 @@ async def test_tokens_and_their_cost_come_from_the_llm_usage(widget, knowledge, 
     _, answer = await ask(chat, QUESTION)
     await chat.disconnect()
     # when
-    charts = await database_sync_to_async(console_analytics)(Period.parse())
+    charts = await database_sync_to_async(console_charts)(Period.parse())
     # then
     tokens = charts["tokens"]
     assert tokens["llm"] is True and sum(tokens["prompt"]) >= 42 and sum(tokens["completion"]) > 0

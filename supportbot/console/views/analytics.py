@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from supportbot.console import services
 from supportbot.console.access import admin_required, agent_required
-from supportbot.console.analytics import Period, console_analytics
+from supportbot.console.charts import Period, console_charts
 from supportbot.console.forms import EntryForm
 from supportbot.console.gaps import content_gaps
 
@@ -19,7 +19,7 @@ from supportbot.console.gaps import content_gaps
 @agent_required
 def analytics_page(request: HttpRequest) -> HttpResponse:
     period = Period.parse(since=request.GET.get("since", ""), until=request.GET.get("until", ""))
-    context = {"period": period, "charts": console_analytics(period), "gaps": content_gaps(period)}
+    context = {"period": period, "charts": console_charts(period), "gaps": content_gaps(period)}
     return render(request, "console/analytics.html", context)
 
 

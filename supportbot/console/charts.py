@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Sum
 from django.db.models.functions import Cast, Floor, Least, TruncDate
 
-from feedback.analytics import feedback_analytics
+from feedback.rating_trends import rating_trends
 from supportbot.chat.models import Conversation, Message
 from supportbot.llm import llm_configured, usage_cost
 
@@ -59,11 +59,11 @@ def _date(value: str) -> date | None:
         return None
 
 
-def console_analytics(period: Period) -> dict:
+def console_charts(period: Period) -> dict:
     """Everything the analytics page draws, as JSON-ready values."""
     answers = Message.objects.filter(role=Message.Role.BOT, created_at__gte=period.start, created_at__lt=period.end)
     answers = answers.exclude(text="")
-    feedback = feedback_analytics(since=period.start, until=period.end)
+    feedback = rating_trends(since=period.start, until=period.end)
     return {
         "days": [day.isoformat() for day in period.days],
         "conversations": _conversations(period),

@@ -1,4 +1,4 @@
-"""Feedback analytics: how answers are rated per day, which knowledge-base documents the down-rated answers
+"""Rating trends: how answers are rated per day, which knowledge-base documents the down-rated answers
 cited, and the questions rated down most often. Implicit signals are collected first, so they are fresh."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ TOP_DOCUMENTS = 20
 TOP_QUESTIONS = 10
 
 
-def feedback_analytics(*, since: datetime | None = None, until: datetime | None = None) -> dict:
+def rating_trends(*, since: datetime | None = None, until: datetime | None = None) -> dict:
     """Ratings between `since` (inclusive) and `until` (exclusive), by the time they were given."""
     implicit_signals_collect(since=since)
     ratings = Rating.objects.all()

@@ -52,10 +52,10 @@ def logging_config(*, level: str, log_format: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "supportbot.logcontext.LogContextFilter"}},
+        "filters": {"context": {"()": "supportbot.logs.LogContextFilter"}},
         "formatters": {
             "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-            "json": {"()": "supportbot.logcontext.JsonFormatter"},
+            "json": {"()": "supportbot.logs.JsonFormatter"},
         },
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["context"]}},
         "root": {"handlers": ["console"], "level": "WARNING"},

@@ -8,7 +8,7 @@ from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import sync_and_async_middleware
 
-from supportbot.logcontext import request_id_new, request_id_var
+from supportbot.logs import request_id_new, request_id_var
 from supportbot.metrics import HTTP_REQUESTS
 
 # A proxy's request id is kept when it looks like one; anything else could forge or bloat log lines.
