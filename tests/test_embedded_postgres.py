@@ -129,7 +129,7 @@ def test_the_server_starts_cleanly_after_the_previous_one_was_killed(tmp_path):
         second.wait(timeout=30)
 
     # then: it used the database, and stopping it stopped the database too (nothing left orphaned)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a slow stop on a busy machine is still a stop
     while psutil.pid_exists(orphan) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE

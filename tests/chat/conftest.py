@@ -34,9 +34,10 @@ async def open_chat(
     headers = [(b"origin", origin.encode()), (b"host", b"testserver")]
     communicator = WebsocketCommunicator(application, f"/ws/chat/?{query}", headers=headers)
     communicator.scope["client"] = [address, 50000]
-    connected, _ = await communicator.connect()
+    # Generous timeouts: the connect does database work, and CI machines can be busy.
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
-    return communicator, await communicator.receive_json_from(timeout=5)
+    return communicator, await communicator.receive_json_from(timeout=10)
 
 
 async def ask(communicator: WebsocketCommunicator, text: str, **extra) -> tuple[list[dict], dict]:
