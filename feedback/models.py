@@ -188,3 +188,76 @@ class ReviewItem(Message):
         proxy = True
         verbose_name = "review queue item"
         verbose_name_plural = "review queue"
+
+
+# --- Drafts from resolved conversations (issue #15) ---------------------------------------------------------
+class ArticleDraft(models.Model):
+    """A knowledge-base article drafted from a conversation an agent resolved (feedback/drafts.py): the visitor's
+    question in their words and the agent's answer, personal data taken out. Approved, it is published like a
+    correction; when an existing article already answers the question, the draft is an edit of that article."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    conversation = models.OneToOneField("chat.Conversation", on_delete=models.CASCADE, related_name="article_draft")
+    question = models.TextField()
+    answer = models.TextField()
+    # The existing article whose question is near-identical: approving edits it instead of adding a new one.
+    duplicate_of = models.ForeignKey("kb.Document", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    duplicate_similarity = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    # The page it was published as (a new article, or the existing one it edited).
+    document = models.ForeignKey(
+        "kb.Document", null=True, blank=True, on_delete=models.SET_NULL, related_name="article_drafts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Article draft {self.pk} from conversation {self.conversation_id} ({self.status})"
+
+    @property
+    def article_url(self) -> str:
+        """The public page of a draft published as a new article."""
+        return f"/help/articles/{self.pk}/"
+
+
+# --- CSAT (issue #15): the visitor's 1–5 rating of a whole conversation (feedback/csat.py) ---------------------
+class CsatRating(models.Model):
+    """A visitor's satisfaction with a whole conversation, asked by the widget when it ends (closed, or idle).
+    One per conversation: answering again (a retried request, a change of mind) updates it."""
+
+    SCORES = range(1, 6)
+
+    conversation = models.OneToOneField("chat.Conversation", on_delete=models.CASCADE, related_name="csat")
+    visitor_id = models.CharField(max_length=64)
+    score = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "CSAT rating"
+        constraints = [
+            # The database keeps the scale too, whatever writes the row.
+            models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="feedback_csat_score_1_to_5")
+        ]
+        indexes = [models.Index(fields=["updated_at"], name="feedback_csat_updated")]
+
+    def __str__(self) -> str:
+        return f"CSAT {self.score} for conversation {self.conversation_id}"
+
+
+# --- end of CSAT ------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from feedback import exports, faq, implicit
+from feedback import drafts, exports, faq, implicit
 from supportbot.jobs import job_lock
 
 # Conversations active in this window are re-read each run; older ones have all their signals already.
@@ -33,3 +33,10 @@ def export_job_task(self, job_id: int) -> str:
 def correction_publish_task(correction_id: int) -> int | None:
     """Publish an approved correction as an FAQ document; running it again re-ingests nothing unchanged."""
     return faq.faq_publish(correction_id=correction_id).document_id
+
+
+# --- Drafts from resolved conversations (issue #15) ---
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def article_draft_publish_task(draft_id: int) -> int | None:
+    """Publish an approved article draft; running it again re-ingests nothing unchanged."""
+    return drafts.article_draft_publish(draft_id=draft_id).document_id

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from feedback.csat import csat_record
 from feedback.datasets import ExportFilters
 from feedback.models import ExportJob
 from feedback.rating_trends import rating_trends
@@ -18,6 +19,7 @@ from feedback.services import FeedbackError, feedback_record
 from supportbot.access_rules import AGENT, WIDGET, access
 from supportbot.chat.models import Conversation
 from supportbot.chat.services import origin_allowed, widget_for_key
+from supportbot.chat.tokens import TokenError, session_token_check
 from supportbot.console.access import admin_required
 
 
@@ -70,7 +72,7 @@ def _feedback(request: HttpRequest, origin: str) -> HttpResponse:
     if not origin_allowed(widget, origin=origin, host=request.get_host()):
         return _error(403, "origin_not_allowed", "this website may not use this widget")
     # From here on the page's origin is one the widget allows: it may read the answer.
-    if not _visitors_conversation(widget, fields["conversation_id"], fields["visitor_id"]):
+    if _visitors_conversation(widget, fields["conversation_id"], fields["visitor_id"]) is None:
         return _cors(_error(404, "unknown_conversation", "no conversation with that id for this visitor"), origin)
     try:
         rating = feedback_record(
@@ -87,12 +89,66 @@ def _feedback(request: HttpRequest, origin: str) -> HttpResponse:
     return _cors(JsonResponse(saved), origin)
 
 
-def _visitors_conversation(widget, conversation_id: str, visitor_id: str) -> bool:
+def _visitors_conversation(widget, conversation_id: str, visitor_id: str) -> Conversation | None:
     try:
         uuid.UUID(conversation_id)
     except ValueError:
-        return False
-    return Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id).exists()
+        return None
+    return Conversation.objects.filter(pk=conversation_id, widget=widget, visitor_id=visitor_id).first()
+
+
+# --- CSAT (issue #15): the widget's end-of-conversation survey ---------------------------------------------------
+@csrf_exempt
+@access(WIDGET)
+def csat_api(request: HttpRequest) -> HttpResponse:
+    """POST /api/csat: the visitor's 1–5 rating of their conversation, checked like the websocket (a widget key, a
+    page the widget allows, a session token issued to this visitor there, and the visitor's own conversation)."""
+    origin = request.headers.get("Origin", "")
+    if request.method == "OPTIONS":
+        response = _cors(HttpResponse(status=204), origin)
+        response["Access-Control-Allow-Methods"] = "POST"
+        response["Access-Control-Allow-Headers"] = "Content-Type"
+        return response
+    if request.method != "POST":
+        return _error(405, "method_not_allowed", "use POST with a JSON body")
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return _error(400, "malformed_json", "the body must be a JSON object")
+    return _csat(request, origin, body)
+
+
+def _csat(request: HttpRequest, origin: str, body: dict) -> HttpResponse:
+    fields = {name: body.get(name) for name in ("key", "conversation_id", "visitor_id", "token")}
+    if not all(isinstance(value, str) and value for value in fields.values()):
+        return _error(400, "missing_field", "key, conversation_id, visitor_id and token must be non-empty strings")
+    widget = widget_for_key(fields["key"])
+    if widget is None:
+        return _error(404, "unknown_widget", "no widget has this key")
+    if not origin_allowed(widget, origin=origin, host=request.get_host()):
+        return _error(403, "origin_not_allowed", "this website may not use this widget")
+    try:
+        session_token_check(fields["token"], widget_key=widget.key, origin=origin, visitor_id=fields["visitor_id"])
+    except TokenError as exc:
+        return _cors(_error(403, exc.code, exc.detail), origin)
+    conversation = _visitors_conversation(widget, fields["conversation_id"], fields["visitor_id"])
+    if conversation is None:
+        return _cors(_error(404, "unknown_conversation", "no conversation with that id for this visitor"), origin)
+    try:
+        rating = csat_record(
+            conversation=conversation,
+            visitor_id=fields["visitor_id"],
+            score=body.get("score"),
+            comment=body.get("comment") or "",
+        )
+    except FeedbackError as exc:
+        return _cors(_error(400, exc.code, exc.detail), origin)
+    return _cors(JsonResponse({"type": "csat_saved", "score": rating.score}), origin)
+
+
+# --- end of CSAT --------------------------------------------------------------------------------------------------
 
 
 def _staff_json(view):

@@ -1,15 +1,18 @@
-"""Text → vectors. The local ONNX model by default (offline, CPU, no torch); an OpenAI-compatible API by choice.
+"""Text → vectors. Local models by default (offline, CPU, no torch); an OpenAI-compatible API by choice.
 
-The embedder is built once per process from settings; `embedder()` returns it. Vectors are L2-normalised so
-cosine distance in pgvector and dot products in Python agree.
+`embedder()` returns the embedder the knowledge base uses now; each model is built once per process. Vectors are
+L2-normalised so cosine distance in pgvector and dot products in Python agree.
 
 Local models, all shipped inside registry packages and run offline on the CPU:
 
-- `all-MiniLM-L6-v2` (the default): English only, 384-d.
+- `all-MiniLM-L6-v2`: English only, 384-d.
 - `multilingual-e5-small`: about 100 languages, and a question in one finds a passage in another; 384-d, 1.2-4
   times slower than MiniLM. Trained with "query: " / "passage: " prefixes, so it embeds a search question
-  differently from a stored passage: `embed(texts, kind=QUERY)` (or `embed_query`) for questions. See
-  docs/multilingual.md for how it was chosen.
+  differently from a stored passage: `embed(texts, kind=QUERY)` (or `embed_query`) for questions.
+- `auto` (the default): MiniLM while every document is English, multilingual-e5-small from the first document in
+  another language on (ingestion re-embeds what is already there, kb.services). The model in use is the one the
+  knowledge base records (`KnowledgeBaseState.embedding_model`), so every process (web, workers, commands)
+  follows a switch made by any of them. See docs/multilingual.md for the measurements behind it.
 """
 
 from __future__ import annotations
@@ -22,9 +25,13 @@ from typing import Literal, Protocol
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, connection
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 MULTILINGUAL_MODEL = "multilingual-e5-small"
+# KB_EMBEDDING_MODEL=auto: the model follows the knowledge base's languages (English only: MiniLM).
+AUTO = "auto"
+AUTO_MODELS = (BUNDLED_MODEL, MULTILINGUAL_MODEL)
 _ASSETS = Path(__file__).parent / "assets"
 # MiniLM was trained on 256 word pieces at most; longer input is truncated rather than rejected.
 MAX_TOKENS = 256
@@ -170,21 +177,53 @@ def _local_files(model: str) -> tuple[Path, Path]:
     return model_file, tokenizer_file
 
 
-@functools.cache
 def embedder() -> Embedder:
-    """The process-wide embedder chosen by settings."""
+    """The embedder the knowledge base uses now (`active_model()`), built once per process and model."""
+    return embedder_for(active_model())
+
+
+def active_model() -> str:
+    """The configured model; with `auto`, the one the knowledge base's vectors were made with."""
+    if settings.KB_EMBEDDING_BACKEND == "openai" or settings.KB_EMBEDDING_MODEL != AUTO:
+        return settings.KB_EMBEDDING_MODEL
+    stored = _stored_model()
+    return stored if stored in AUTO_MODELS else BUNDLED_MODEL
+
+
+def model_for_languages(languages: set[str]) -> str:
+    """The model `auto` picks for a knowledge base whose documents are in `languages`; a fixed setting wins."""
+    if settings.KB_EMBEDDING_BACKEND == "openai" or settings.KB_EMBEDDING_MODEL != AUTO:
+        return settings.KB_EMBEDDING_MODEL
+    # MiniLM reads anything but English as unknown word pieces: one page in another language needs e5.
+    return MULTILINGUAL_MODEL if languages - {"en"} else BUNDLED_MODEL
+
+
+def _stored_model() -> str | None:
+    # Read on every call, not cached: a worker's switch must reach the web processes' next question at once,
+    # and the query is a primary-key-sized read next to a 5-20 ms embedding.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT embedding_model FROM kb_knowledgebasestate ORDER BY id LIMIT 1")
+            row = cursor.fetchone()
+    except (DatabaseError, RuntimeError):
+        # No database here (an unmigrated one, or code run where database access is refused, as in tests
+        # without one): nothing was embedded yet, so the English model is what any stored vector would be.
+        return None
+    return row[0] if row else None
+
+
+@functools.cache
+def embedder_for(model: str) -> Embedder:
     if settings.KB_EMBEDDING_BACKEND == "openai":
-        return OpenAIEmbedder(
-            settings.KB_EMBEDDING_MODEL,
-            settings.KB_EMBEDDING_DIMENSIONS,
-            batch_size=settings.KB_EMBEDDING_BATCH_SIZE,
-        )
-    local = _local_embedder(settings.KB_EMBEDDING_MODEL)
+        return OpenAIEmbedder(model, settings.KB_EMBEDDING_DIMENSIONS, batch_size=settings.KB_EMBEDDING_BATCH_SIZE)
+    local = _local_embedder(model)
     if local.dimensions != settings.KB_EMBEDDING_DIMENSIONS:
-        raise ImproperlyConfigured(
-            f"{settings.KB_EMBEDDING_MODEL} makes {local.dimensions}-d vectors; set KB_EMBEDDING_DIMENSIONS to match"
-        )
+        raise ImproperlyConfigured(f"{model} makes {local.dimensions}-d vectors; set KB_EMBEDDING_DIMENSIONS to match")
     return local
+
+
+# Tests and settings changes rebuild the models with `embedder.cache_clear()`.
+embedder.cache_clear = embedder_for.cache_clear  # type: ignore[attr-defined]
 
 
 def _local_embedder(model: str) -> OnnxEmbedder | E5Embedder:

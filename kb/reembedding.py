@@ -1,6 +1,9 @@
-"""Switching embedding models: `reembed` rewrites every chunk's vector with the configured model.
+"""Switching embedding models: `reembed` rewrites every chunk's vector with the configured model (with
+KB_EMBEDDING_MODEL=auto, the one the documents' languages call for: kb.embeddings.model_for_languages).
 
-When the new model's dimension differs, the column type changes and the HNSW index is rebuilt; everything
+The knowledge base records the model its vectors come from, and with `auto` every process embeds questions with
+that one, so the switch takes effect everywhere when this transaction commits. When the new model's dimension
+differs, the column type changes and the HNSW index is rebuilt; everything
 happens in one transaction, so search keeps working on the old vectors until the new ones are committed.
 """
 
@@ -12,17 +15,24 @@ from django.conf import settings
 from django.db import connection, transaction
 from pgvector import Vector
 
-from kb.embeddings import embedder
-from kb.models import Chunk, KnowledgeBaseState
+from kb.embeddings import embedder_for, model_for_languages
+from kb.models import Chunk, Document, KnowledgeBaseState
 from kb.services import embedding_text, kb_state, kb_version_bump
 
 BATCH = 256
 
 
-def documents_reembed(*, on_progress: Callable[[int, int], None] | None = None) -> KnowledgeBaseState:
-    model = embedder()
+def documents_reembed(
+    *, model: str | None = None, on_progress: Callable[[int, int], None] | None = None
+) -> KnowledgeBaseState:
+    """Re-embed every chunk with `model` (by default the one the settings and the documents' languages choose)."""
+    model = embedder_for(model or knowledge_base_model())
     total = Chunk.objects.count()
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Chunks inserted earlier in the same transaction (a job's document that triggers the switch) leave
+            # deferred foreign-key checks, and Postgres refuses to alter or index a table with pending ones.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         _set_dimensions(model.dimensions)
         done = 0
         chunks = Chunk.objects.select_related("document").order_by("pk")
@@ -82,6 +92,12 @@ def _semantic_cache_clear(dimensions: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
         cursor.execute(f"ALTER TABLE {table} ALTER COLUMN embedding TYPE vector({int(dimensions)})")
+
+
+def knowledge_base_model() -> str:
+    """The model the stored documents call for: with `auto`, multilingual as soon as one is not in English."""
+    languages = set(Document.objects.values_list("language", flat=True).distinct())
+    return model_for_languages(languages)
 
 
 def dimensions_match_settings() -> bool:

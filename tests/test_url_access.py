@@ -24,6 +24,7 @@ from django.urls.resolvers import RoutePattern
 from supportbot.access_rules import ADMIN, AGENT, ANONYMOUS, WIDGET, unruled, url_endpoints, websocket_endpoints
 from supportbot.asgi import application
 from supportbot.chat.models import Conversation, Widget
+from supportbot.chat.tokens import session_token_sign
 
 PASSWORD = "access-pw-12345"
 ALLOWED = "https://www.acme.test"
@@ -45,6 +46,7 @@ EXPECTED = {
     "widget-session": WIDGET,
     "kb:search": WIDGET,
     "feedback:api": WIDGET,
+    "feedback:csat": WIDGET,  # CSAT (issue #15): the widget's end-of-conversation survey
     "feedback:analytics": AGENT,
     "console:inbox": AGENT,
     "console:jsi18n": AGENT,
@@ -54,6 +56,11 @@ EXPECTED = {
     "console:review-item": AGENT,
     "console:mark-good": AGENT,
     "console:analytics": AGENT,
+    # Drafts from resolved conversations (issue #15): agents resolve and edit drafts; admins publish or reject.
+    "console:conversation-resolve": AGENT,
+    "console:draft": AGENT,
+    "console:draft-approve": ADMIN,
+    "console:draft-reject": ADMIN,
     "feedback:export-download": ADMIN,
     "console:correction-approve": ADMIN,
     "console:correction-reject": ADMIN,
@@ -217,6 +224,13 @@ def _feedback(client: Client, url: str, *, key: str, origin: str | None) -> Http
     return client.post(url, json.dumps(body), content_type="application/json", **_origin(origin))
 
 
+# CSAT (issue #15): with a token the server signed for the page and visitor, so only the key and origin decide.
+def _csat(client: Client, url: str, *, key: str, origin: str | None) -> HttpResponse:
+    token = session_token_sign(widget_key=key, origin=origin or "", visitor_id="v1")
+    body = {"key": key, "conversation_id": str(uuid.uuid4()), "visitor_id": "v1", "token": token, "score": 5}
+    return client.post(url, json.dumps(body), content_type="application/json", **_origin(origin))
+
+
 def _search(client: Client, url: str, *, key: str, origin: str | None) -> HttpResponse:
     return client.get(url, {"key": key, "q": "refund"}, **_origin(origin))
 
@@ -225,7 +239,7 @@ def _origin(origin: str | None) -> dict:
     return {"HTTP_ORIGIN": origin} if origin else {}
 
 
-WIDGET_REQUESTS = {"widget-session": _session, "feedback:api": _feedback, "kb:search": _search}
+WIDGET_REQUESTS = {"widget-session": _session, "feedback:api": _feedback, "kb:search": _search, "feedback:csat": _csat}
 
 
 def test_every_widget_endpoint_is_requested_below():

@@ -12,7 +12,7 @@ import numpy as np
 from bench.harness import command_announce, database_migrate, fmt_stats, log, results_write, seconds_to_ms, stats_ms
 from bench.machine import CpuMeter, QuietGate, machine_info, wait_for_idle
 from bench.retrieval.ingestion import embedding_batch_sweep, measure_ingestion
-from bench.retrieval.latency import MODES, diagnostics, measure_latency, time_embeddings
+from bench.retrieval.latency import MODES, diagnostics, measure_keyword_latency, measure_latency, time_embeddings
 from bench.retrieval.load import chunk_count, load_synthetic
 from bench.retrieval.recall import measure_recall
 from bench.retrieval.report import TARGETS, print_report, targets_judge
@@ -69,6 +69,22 @@ def size_measure(size: int, args, data: dict, gate: QuietGate, phases: Phases) -
         log(f"  {mode:<8} e2e {fmt_stats(latency[f'{mode}_e2e'])}")
     log(f"  hybrid   db  {fmt_stats(latency['hybrid_db'])}")
     return entry
+
+
+def keyword_size_measure(size: int, args, data: dict, gate: QuietGate, phases: Phases) -> dict:
+    """Grow the knowledge base to `size` chunks without vectors, then measure keyword search only."""
+    log(f"\n--- {size:,} chunks (keyword only) ---")
+    started = time.perf_counter()
+    load = load_synthetic(
+        size, data["corpus"], data["space"], args.seed, total_docs_before=data["docs_so_far"], vectors=False
+    )
+    data["docs_so_far"] += load.get("added_documents", 0)
+    load["total_s"] = round(time.perf_counter() - started, 2)
+    log(f"  bulk load: {load}")
+    latency = phases.run(f"keyword_{size}", lambda: measure_keyword_latency(data["queries"], args.warmup, gate))
+    latency["other_processes_cpu_share"] = phases.shares[f"keyword_{size}"]
+    log(f"  keyword  e2e {fmt_stats(latency['keyword_e2e'])}")
+    return {"chunks": chunk_count(), "load": load, "latency": latency}
 
 
 def ingestion_measure(args, data_dir: Path, corpus: Corpus, gate: QuietGate, phases: Phases) -> dict:
@@ -133,9 +149,14 @@ def main() -> None:
     log(f"\n--- diagnostics at {largest['chunks']:,} chunks ---")
     result["diagnostics"] = diagnostics(data["queries"], largest)
     log(result["diagnostics"]["explain_slowest_query"]["text"])
-    result["ingestion"] = ingestion_measure(args, data_dir, data["corpus"], gate, phases)
+    if not args.no_ingestion:
+        result["ingestion"] = ingestion_measure(args, data_dir, data["corpus"], gate, phases)
+    # Last: these sizes have no vectors and no HNSW index, so nothing else can be measured after them.
+    result["keyword_only_sizes"] = [
+        keyword_size_measure(size, args, data, gate, phases) for size in args.keyword_only_sizes
+    ]
 
-    result["targets"] = targets_judge(largest, result["ingestion"])
+    result["targets"] = targets_judge(largest, result.get("ingestion"), result["keyword_only_sizes"])
     result["quiet_gate"] = gate.summary()
     result["run_seconds"] = round(time.perf_counter() - run_started - waited, 1)
     result["waited_for_idle_seconds"] = round(waited, 1)

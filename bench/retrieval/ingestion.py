@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.harness import log
 from bench.machine import QuietGate
 from bench.retrieval.load import chunk_count
 from bench.synth import Corpus
@@ -184,3 +185,99 @@ def embedding_batch_sweep(texts: list[str], gate: QuietGate, sizes=(1, 4, 8, 32)
         if getattr(emb, "session", None) is not session and session is not None:
             emb.session = session
     return out
+
+
+# --- ingestion against the model's raw rate (issue #18, "embed"): `python -m bench.retrieval.ingestion` ---------
+
+
+def ingestion_against_model(folder: Path, corpus: Corpus, n_docs: int, seed: int, *, rounds: int = 3) -> dict:
+    """Chunks per second of the real ingestion service next to the embedding model alone on the same texts.
+
+    Each round ingests fresh pages with `job_create` + `job_run` (every document "created"), then embeds the very
+    texts that ingestion embedded, in the same calls (so the same batches), with nothing else around it. The
+    rounds interleave the two so load from other processes falls on both alike; the medians are reported.
+    """
+    from kb import services
+    from kb.embeddings import embedder
+
+    emb = embedder()
+    emb.embed(corpus.bodies(np.arange(64) % corpus.n_topics, np.random.default_rng(seed), min_words=60, max_words=150))
+    calls: list[list[str]] = []
+    original = emb.embed
+
+    def recording(texts, **kwargs):
+        calls.append(list(texts))
+        return original(texts, **kwargs)
+
+    ingest_rates, raw_rates, chunks_total = [], [], 0
+    for index in range(rounds):
+        job_folder = folder / f"round-{index}"
+        write_markdown_docs(job_folder, corpus, n_docs, seed + index, first=index * n_docs)
+        calls.clear()
+        emb.embed = recording
+        try:
+            started = time.perf_counter()
+            job = services.job_run(job_id=services.job_create(targets=[str(job_folder)]).pk)
+            wall = time.perf_counter() - started
+        finally:
+            del emb.embed  # back to the class's method
+        chunks = sum(len(c) for c in calls)
+        if job.created != n_docs or job.chunks_written != chunks:
+            raise SystemExit(f"ingestion did not create every page: {job.status} {job.errors[:3]}")
+        started = time.perf_counter()
+        for texts in calls:
+            emb.embed(texts)
+        raw = time.perf_counter() - started
+        ingest_rates.append(chunks / wall)
+        raw_rates.append(chunks / raw)
+        chunks_total += chunks
+        log(f"  round {index + 1}: {chunks} chunks, ingestion {chunks / wall:.1f}/s, model alone {chunks / raw:.1f}/s")
+    ingest, raw = statistics.median(ingest_rates), statistics.median(raw_rates)
+    return {
+        "model": emb.model_name,
+        "batch_size": getattr(emb, "batch_size", None),
+        "documents_per_round": n_docs,
+        "chunks_per_round": chunks_total // rounds,
+        "embed_calls_per_round": len(calls),
+        "ingestion_chunks_per_s": round(ingest, 1),
+        "model_chunks_per_s": round(raw, 1),
+        "ingestion_to_model_ratio": round(ingest / raw, 3),
+        "overhead_outside_model": round(1 - ingest / raw, 3),
+        "rounds": {"ingestion": [round(r, 1) for r in ingest_rates], "model": [round(r, 1) for r in raw_rates]},
+    }
+
+
+def main() -> None:
+    import argparse
+    import json
+    import os
+
+    from bench.harness import args_parse, command_announce, data_dir_prepare, database_migrate
+
+    parser = argparse.ArgumentParser(description="Ingestion chunks/s against the embedding model's own rate")
+    parser.add_argument("--docs", type=int, default=120, help="Markdown pages per round (about 7 chunks each)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model", default="", help="KB_EMBEDDING_MODEL for this run (default: the setting)")
+    parser.add_argument("--data-dir", default="/tmp/supportbot-bench-ingestion", help="wiped at start")
+    parser.add_argument("--seed", type=int, default=2026)
+    args = args_parse(parser, quick={"docs": 8, "rounds": 1, "data_dir": "/tmp/supportbot-bench-ingestion-quick"})
+    command_announce("bench.retrieval.ingestion")
+    if args.model:
+        os.environ["KB_EMBEDDING_MODEL"] = args.model
+    data_dir = data_dir_prepare(args.data_dir)
+    os.environ["SUPPORTBOT_DATA_DIR"] = str(data_dir)
+    database_migrate()
+    result = ingestion_against_model(
+        data_dir / "uploads" / "ingest", Corpus(), args.docs, args.seed, rounds=args.rounds
+    )
+    result["cpus"], result["load_average_at_end"] = os.cpu_count(), [round(x, 2) for x in os.getloadavg()]
+    log(json.dumps(result, indent=2))
+    log(
+        f"ingestion {result['ingestion_chunks_per_s']} chunks/s, model alone {result['model_chunks_per_s']} chunks/s "
+        f"({result['model']}, batch {result['batch_size']}): ratio {result['ingestion_to_model_ratio']}, "
+        f"overhead outside the model {result['overhead_outside_model']:.0%} (goal under 20%)"
+    )
+
+
+if __name__ == "__main__":
+    main()

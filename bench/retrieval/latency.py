@@ -79,6 +79,30 @@ def measure_latency(queries: list[str], query_vectors: dict, warmup: int, gate: 
     return out
 
 
+def measure_keyword_latency(queries: list[str], warmup: int, gate: QuietGate) -> dict:
+    """Keyword-only search latency (no embedding, no HNSW): the measure at the keyword-only sizes."""
+    import kb
+
+    for q in queries[:warmup]:
+        kb.search(q, k=5, mode="keyword")
+
+    def group_times(group: list[str]) -> tuple[list[float], int]:
+        times, empty = [], 0
+        for q in group:
+            started = time.perf_counter()
+            empty += not kb.search(q, k=5, mode="keyword")
+            times.append(time.perf_counter() - started)
+        return times, empty
+
+    samples: list[float] = []
+    empty = 0
+    for i in range(0, len(queries), GROUP):
+        times, group_empty = gate.run(lambda i=i: group_times(queries[i : i + GROUP]))
+        samples += times
+        empty += group_empty
+    return {"keyword_e2e": stats_ms(seconds_to_ms(samples)), "empty_results": {"keyword": empty}}
+
+
 def time_embeddings(queries: list[str], embed_query, gate: QuietGate) -> list[float]:
     def group_times(group: list[str]) -> list[float]:
         times = []

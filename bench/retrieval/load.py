@@ -118,8 +118,14 @@ def chunk_count() -> int:
         return cursor.fetchone()[0]
 
 
-def load_synthetic(target_total: int, corpus: Corpus, space: VectorSpace, seed: int, *, total_docs_before: int) -> dict:
-    """Add synthetic documents and chunks until kb_chunk holds `target_total` rows; rebuild the indexes."""
+def load_synthetic(
+    target_total: int, corpus: Corpus, space: VectorSpace, seed: int, *, total_docs_before: int, vectors: bool = True
+) -> dict:
+    """Add synthetic documents and chunks until kb_chunk holds `target_total` rows; rebuild the indexes.
+
+    `vectors=False` (keyword-only sizes): every new chunk gets one constant unit vector and the HNSW index is not
+    rebuilt, so a million chunks load in minutes; only keyword search may be measured afterwards.
+    """
     from django.conf import settings
 
     current = chunk_count()
@@ -136,7 +142,10 @@ def load_synthetic(target_total: int, corpus: Corpus, space: VectorSpace, seed: 
     doc_topics = rng.integers(corpus.n_topics, size=n_docs)
     chunk_topics = np.repeat(doc_topics, per_doc)
     chunk_doc = np.repeat(np.arange(n_docs), per_doc)
-    vectors = space.chunks(space.doc_centres(doc_topics, rng)[chunk_doc], chunk_topics, rng)
+    if vectors:
+        chunk_vectors = space.chunks(space.doc_centres(doc_topics, rng)[chunk_doc], chunk_topics, rng)
+    else:
+        constant = _vector_binary(np.full(settings.KB_EMBEDDING_DIMENSIONS, settings.KB_EMBEDDING_DIMENSIONS**-0.5))
     bodies = corpus.bodies(chunk_topics, rng)
     timings["generate_s"] = time.perf_counter() - started
 
@@ -188,7 +197,7 @@ def load_synthetic(target_total: int, corpus: Corpus, space: VectorSpace, seed: 
                     copy.write_row(
                         (chunk_base + 1 + j, doc_base + 1 + d, position, bodies[j], [titles[d], heading],
                          heading.lower().replace(" ", "-"), int(len(bodies[j].split()) * 1.3),
-                         _vector_binary(vectors[j]))
+                         _vector_binary(chunk_vectors[j]) if vectors else constant)
                     )  # fmt: skip
             timings["copy_s"] = time.perf_counter() - started
             started = time.perf_counter()
@@ -219,7 +228,7 @@ def load_synthetic(target_total: int, corpus: Corpus, space: VectorSpace, seed: 
         # Index builds: the migration's own definitions, with room to build the HNSW graph in memory.
         cur.execute("SET maintenance_work_mem = '512MB'")
         cur.execute(f"SET max_parallel_maintenance_workers = {max(0, (os.cpu_count() or 1) - 1)}")
-        for name in INDEXES:
+        for name in INDEXES if vectors else ("kb_chunk_search_vector_gin",):
             started = time.perf_counter()
             cur.execute(index_defs[name])
             timings[f"build_{name}_s"] = time.perf_counter() - started

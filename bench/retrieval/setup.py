@@ -28,6 +28,12 @@ QUICK = {
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Knowledge-base benchmarks: search latency, HNSW recall, ingestion")
     parser.add_argument("--sizes", default="10000,100000", help="total chunk counts to measure at, ascending")
+    parser.add_argument(
+        "--keyword-only-sizes",
+        default="",
+        help="larger chunk counts measured for keyword search only, after --sizes (e.g. 1000000): no vectors, no HNSW",
+    )
+    parser.add_argument("--no-ingestion", action="store_true", help="skip the ingestion throughput run")
     parser.add_argument("--queries", type=int, default=200, help="text queries and query vectors per size")
     parser.add_argument("--json-out", default="bench/results/kb.json")
     parser.add_argument("--data-dir", default="/tmp/supportbot-bench", help="wiped at start; never the dev data")
@@ -55,6 +61,9 @@ def parse_args() -> argparse.Namespace:
     )
     args = args_parse(parser, quick=QUICK)
     args.sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()})
+    args.keyword_only_sizes = sorted({int(s.replace("_", "")) for s in args.keyword_only_sizes.split(",") if s.strip()})
+    if args.keyword_only_sizes and args.sizes and args.keyword_only_sizes[0] <= args.sizes[-1]:
+        parser.error("--keyword-only-sizes must all be larger than --sizes")
     return args
 
 

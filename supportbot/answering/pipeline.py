@@ -1,7 +1,8 @@
 """Answering a visitor's message: one async service from the stored question to the stored answer.
 
-retrieve (kb.search, hybrid) → decide (nothing relevant: say so and offer a human, no LLM call) → prompt →
-stream (the LLM, or the offline answerer) → map [n] citations to retrieved chunks → confidence → store.
+retrieve (kb.search, hybrid) → decide (answerability.py: no passage answers it, say so and offer a human, no LLM
+call) → prompt → stream (the LLM, or the offline answerer; the LLM may say it cannot answer, sentinel.py) → map [n]
+citations to retrieved chunks, one per section → confidence → store.
 The caller gets token frames to forward ({"type": "token", ...}) while streaming, then an Answered: the reply as
 stored. What follows an answer (the frame, the tokens spent, an escalation) is the turn's (supportbot/chat/turn.py).
 Streaming through the output guard is in streaming_release.py; condensing follow-ups in condensing.py.
@@ -22,13 +23,23 @@ import kb
 from kb import SearchResult
 from kb.embeddings import embed_query, embedder
 from kb.language import language_detect
+from kb.services import kb_state
 from supportbot.answering import prompts
+from supportbot.answering.answerability import Answerability, answerability_judge
 from supportbot.answering.citations import CitedAnswer, citations_map
 from supportbot.answering.condensing import question_condense
-from supportbot.answering.confidence import Confidence, confidence_score, label_for, retrieval_evidence, support_score
+from supportbot.answering.confidence import (
+    Confidence,
+    confidence_score,
+    declined_confidence,
+    label_for,
+    retrieval_evidence,
+    support_score,
+)
 from supportbot.answering.offline import offline_answer
-from supportbot.answering.semantic_cache import cache_lookup, cache_store
+from supportbot.answering.semantic_cache import cache_lookup, cache_store, cached_answer_copy
 from supportbot.answering.sentences import sentences_split
+from supportbot.answering.sentinel import SentinelWatch, sentinel_filtered, sentinel_in
 from supportbot.answering.streaming_release import Replace, guard_check, released, text_released, words_split
 from supportbot.chat.answer_states import answer_claim, answer_store
 from supportbot.chat.dbthreads import in_db_thread
@@ -47,18 +58,6 @@ GUARD_REFUSED = _("I'm sorry, I can't help with that here.")
 HUMAN_OFFER = _("Would you like to talk to a human? Use the “Talk to a human” button.")
 OFFLINE_MODEL = "offline-extractive"
 _CJK = {"ko", "ja", "zh"}
-# What a cached answer hands on to the new message that repeats it.
-_CACHED_ANSWER_FIELDS = (
-    "text",
-    "citations",
-    "retrieved",
-    "confidence",
-    "confidence_label",
-    "confidence_inputs",
-    "guard_results",
-    "model",
-    "prompt_version",
-)
 
 
 @dataclass
@@ -79,6 +78,8 @@ class Draft:
     from_cache: bool = False
     guard: OutputContext | None = None
     use_llm: bool = True
+    answerability: Answerability | None = None
+    llm_declined: bool = False  # the model said the passages don't answer it (sentinel.py)
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ async def answer_stream(
             yield event
         return
     t1 = time.perf_counter()
-    if _relevant(draft.results):
+    if _relevant(draft):
         async for piece in _generate(draft, question_vector, history, widget):
             if isinstance(piece, Replace):
                 yield {"type": "token", "message_id": bot.pk, "text": "", "replace": piece.text}
@@ -135,9 +136,11 @@ def _prepare(
         return vector, cached, bot, None
     t0 = time.perf_counter()
     draft.results = _retrieve(draft.condensed, vector)
+    chunk_total = kb_state().chunk_total
+    draft.answerability = answerability_judge(question=draft.condensed, results=draft.results, chunk_total=chunk_total)
     draft.timings["retrieve_ms"] = _ms(t0)
     widget = conversation.widget
-    if _relevant(draft.results):
+    if _relevant(draft):
         _guard_context(draft, widget)
     return vector, None, bot or _bot_message_create(conversation), widget
 
@@ -168,13 +171,9 @@ def _retrieve(query: str, vector: np.ndarray) -> list[SearchResult]:
     return kb.search(query, k=settings.CHAT_CONTEXT_CHUNKS, mode="hybrid", vector=vector)
 
 
-def _relevant(results: list[SearchResult]) -> bool:
-    if not results:
-        return False
-    best = max((r.vector_score or 0.0) for r in results)
-    return best >= settings.CHAT_MIN_RELEVANCE or (
-        best >= settings.CHAT_MIN_RELEVANCE * 0.75 and results[0].keyword_rank
-    )
+def _relevant(draft: Draft) -> bool:
+    """Whether a retrieved passage answers the question (answerability.py); a cached answer's draft has none."""
+    return draft.answerability is not None and draft.answerability.answerable
 
 
 def _bot_message_create(conversation: Conversation) -> Message:
@@ -199,8 +198,11 @@ async def _generate(
         return
     messages = prompts.answer_messages(draft.question, draft.results, history)
     raw: list[str] = []
+    watch, shown = SentinelWatch(), False
     try:
-        async for piece in released(chat_stream(messages, usage=draft.usage), raw, draft, guard):
+        stream = sentinel_filtered(chat_stream(messages, usage=draft.usage), watch)
+        async for piece in released(stream, raw, draft, guard):
+            shown = True
             yield piece
     except LLMError as exc:
         # Every endpoint failed (docs/llm-endpoints.md): answer from the knowledge base instead, offer a human.
@@ -215,6 +217,11 @@ async def _generate(
         return
     draft.model = draft.usage.model
     draft.timings["llm"] = draft.usage.extra.get("attempts", [])  # the endpoints that served it, in order
+    if watch.found:
+        _llm_decline(draft)
+        if shown:
+            yield Replace("")  # words before the sentinel give way to the decline
+        return
     if not draft.failed and not guard.leak and guard.dropped > guard.kept:
         await _reask(draft, messages, "".join(raw), guard)
     elif not draft.failed and not guard.leak and (language := _language_mismatch(draft)):
@@ -255,9 +262,18 @@ async def _reask(
         return
     guard.kept = guard.dropped = 0
     buffer = SentenceBuffer()
+    if sentinel_in(again):
+        _llm_decline(draft)
+        return
     kept = [c for s in [*buffer.feed(again), *buffer.flush()] if (c := await guard_check(s, guard))]
     if kept and not guard.leak:
         draft.text = "".join(kept)
+
+
+def _llm_decline(draft: Draft) -> None:
+    """The model said the passages don't answer the question: nothing it wrote is kept."""
+    draft.llm_declined, draft.text = True, ""
+    draft.guard_results.append({"validator": "answerability", "outcome": "llm_declined", "action": "declined"})
 
 
 def _finish(
@@ -269,7 +285,10 @@ def _finish(
         draft.guard_results.append({"validator": "citations", "outcome": "fixed", "dropped": draft.cited.invented})
     if draft.guard:
         draft.guard_results[:0] = draft.guard.events
-    evidence = retrieval_evidence(draft.results)
+    answerability = draft.answerability.probability if draft.answerability else 0.0
+    evidence = retrieval_evidence(draft.results, answerability=answerability)
+    if draft.answerability:
+        evidence["answerability_features"] = draft.answerability.features
     support = _support(draft.cited, draft.guard)
     confidence = confidence_score(evidence, support=support, cited=bool(draft.cited.citations))
     if draft.guard and draft.guard.dropped:
@@ -279,7 +298,9 @@ def _finish(
             round(confidence.score * share, 3), label_for(confidence.score * share), confidence.inputs
         )
         confidence.inputs["dropped_sentences"] = draft.guard.dropped
-    if draft.failed or draft.offline_fallback or refused or not draft.cited.text:
+    if not _relevant(draft) or draft.llm_declined:
+        confidence = declined_confidence(confidence.inputs)
+    elif draft.failed or draft.offline_fallback or refused or not draft.cited.text:
         confidence = Confidence(min(confidence.score, 0.1), "low", confidence.inputs)
     text, offered = _final_text(draft, confidence.label)
     draft.timings["total_ms"] = _ms(started)
@@ -328,8 +349,8 @@ def _final_text_translated(draft: Draft, label: str) -> tuple[str, bool]:
         return f"{draft.cited.text}\n\n{LLM_FAILED} {HUMAN_OFFER}".strip(), True
     if draft.guard and draft.guard.leak:
         return f"{GUARD_REFUSED} {HUMAN_OFFER}", True
-    if not draft.results or not draft.cited.text or not _relevant(draft.results):
-        return f"{NO_CONTEXT if not _relevant(draft.results) else NO_ANSWER} {HUMAN_OFFER}", True
+    if not draft.results or not draft.cited.text or not _relevant(draft):
+        return f"{NO_CONTEXT if not _relevant(draft) else NO_ANSWER} {HUMAN_OFFER}", True
     if label == "low":
         return f"{draft.cited.text}\n\n{UNSURE} {HUMAN_OFFER}", True
     if not draft.use_llm:
@@ -355,27 +376,13 @@ async def _replay(
     cached: Message, draft: Draft, conversation: Conversation, started: float, bot: Message | None
 ) -> AsyncIterator[dict | Answered]:
     """A cached answer streams like a fresh one, and is stored as its own message."""
-    bot = await in_db_thread(_cached_copy)(cached, conversation, draft, started, bot)
+    condensed = draft.condensed if draft.condensed != draft.question else ""
+    bot = await in_db_thread(cached_answer_copy)(
+        cached=cached, conversation=conversation, condensed_question=condensed, total_ms=_ms(started), bot=bot
+    )
     for word in words_split(bot.text):
         yield {"type": "token", "message_id": bot.pk, "text": word}
     yield Answered(bot)
-
-
-def _cached_copy(
-    cached: Message, conversation: Conversation, draft: Draft, started: float, bot: Message | None
-) -> Message:
-    copy = {field: getattr(cached, field) for field in _CACHED_ANSWER_FIELDS}
-    copy.update(
-        condensed_question=draft.condensed if draft.condensed != draft.question else "",
-        from_cache=True,
-        timings={"total_ms": _ms(started), "cached_from": cached.pk},
-    )
-    if bot is None:
-        question = conversation.messages.filter(role=Message.Role.VISITOR).order_by("-pk").first()
-        return Message.objects.create(conversation=conversation, role=Message.Role.BOT, reply_to=question, **copy)
-    for name, value in copy.items():
-        setattr(bot, name, value)
-    return answer_store(bot)
 
 
 def _ms(since: float) -> float:

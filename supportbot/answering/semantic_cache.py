@@ -14,7 +14,8 @@ from rapidfuzz import fuzz
 
 from kb.models import Chunk
 from kb.services import kb_state
-from supportbot.chat.models import CachedAnswer, Message
+from supportbot.chat.answer_states import answer_store
+from supportbot.chat.models import CachedAnswer, Conversation, Message
 from supportbot.metrics import CACHE_LOOKUPS
 
 
@@ -66,3 +67,28 @@ def cache_store(*, widget_id: int, question: str, vector: np.ndarray, message: M
         chunk_ids=chunk_ids,
         kb_version=version,
     )
+
+
+# What a cached answer hands on to the new message that repeats it.
+_COPIED_FIELDS = (
+    "text", "citations", "retrieved", "confidence", "confidence_label", "confidence_inputs", "guard_results",
+    "model", "prompt_version",
+)  # fmt: skip
+
+
+def cached_answer_copy(
+    *, cached: Message, conversation: Conversation, condensed_question: str, total_ms: float, bot: Message | None
+) -> Message:
+    """The reply to this turn, repeating `cached`: stored in `bot` (the turn's claimed message), or as a new one."""
+    copy = {name: getattr(cached, name) for name in _COPIED_FIELDS}
+    copy.update(
+        condensed_question=condensed_question,
+        from_cache=True,
+        timings={"total_ms": total_ms, "cached_from": cached.pk},
+    )
+    if bot is None:
+        question = conversation.messages.filter(role=Message.Role.VISITOR).order_by("-pk").first()
+        return Message.objects.create(conversation=conversation, role=Message.Role.BOT, reply_to=question, **copy)
+    for name, value in copy.items():
+        setattr(bot, name, value)
+    return answer_store(bot)

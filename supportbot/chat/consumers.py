@@ -130,7 +130,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_notice(self, event: dict) -> None:
         """A note from the support side (an agent joined, the bot is back, the conversation closed)."""
-        await self.send_json({"type": "notice", "text": event["text"]})
+        # With the conversation's status: a closed one is when the widget asks for its CSAT rating (issue #15).
+        status = await in_db_thread(sessions.conversation_status)(self.session)
+        await self.send_json({"type": "notice", "text": event["text"], "status": status})
 
     async def chat_frame(self, event: dict) -> None:
         """A frame for the visitor from background work: the sweep's answer to a question left unanswered."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from feedback.csat import csat_prompt
 from feedback.services import feedback_record
 from supportbot.chat import limits, services
 from supportbot.chat.broadcasts import conversation_group
@@ -98,7 +99,14 @@ def session_frame(session: Session) -> dict:
         "agents_online": services.agents_online(),
         "widget": {"title": widget.title, "greeting": widget.greeting, "accent_color": widget.accent_color},
         "messages": services.visitor_transcript(conversation),
+        # CSAT (issue #15): when the widget asks for the end-of-conversation rating, and whether it was given.
+        "csat": csat_prompt(conversation=conversation),
     }
+
+
+def conversation_status(session: Session) -> str:
+    """The conversation's status now (an agent may have closed it since the session opened)."""
+    return Conversation.objects.values_list("status", flat=True).get(pk=session.conversation.pk)
 
 
 def frame_parse(text_data: str | None) -> dict:

@@ -72,6 +72,16 @@ STRINGS = (
     gettext_noop(
         "For now, answers come straight from the help centre articles. A human can help: use “Talk to a human”."
     ),
+    # CSAT survey (issue #15)
+    gettext_noop("How would you rate this conversation?"),
+    gettext_noop("Your rating"),
+    gettext_noop("{n} out of 5"),
+    gettext_noop("Not satisfied"),
+    gettext_noop("Very satisfied"),
+    gettext_noop("Send rating"),
+    gettext_noop("Choose a rating from 1 to 5."),
+    gettext_noop("Thanks for your rating."),
+    gettext_noop("Your rating could not be sent. Please try again."),
 )
 
 

@@ -1,6 +1,7 @@
 """The numbers behind the analytics charts, over a period of whole days (UTC): conversations per day, how many
 were resolved without a human, escalations and their reasons, thumbs-up ratio (feedback's analytics), confidence
-distribution, answer latency p50/p95, guard trips by validator, semantic-cache hits, LLM tokens and their cost.
+distribution, CSAT and confirmed vs assumed resolutions (supportbot/console/resolutions.py), answer latency
+p50/p95, guard trips by validator, semantic-cache hits, LLM tokens and their cost.
 
 Every series covers every day of the period (zeros included), so a chart always has something to draw.
 """
@@ -14,8 +15,10 @@ from django.db import connection
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Sum
 from django.db.models.functions import Cast, Floor, Least, TruncDate
 
+from feedback.csat import csat_summary
 from feedback.rating_trends import rating_trends
 from supportbot.chat.models import Conversation, Message
+from supportbot.console.resolutions import human_involved, resolution_counts
 from supportbot.llm import llm_configured, usage_cost
 
 DEFAULT_DAYS = 14
@@ -69,6 +72,9 @@ def console_charts(period: Period) -> dict:
         "conversations": _conversations(period),
         "reasons": _escalation_reasons(period),
         "thumbs": _thumbs(period, feedback),
+        # CSAT next to thumbs, and resolutions confirmed by the visitor vs assumed (issue #15)
+        "csat": csat_summary(since=period.start, until=period.end),
+        "resolutions": resolution_counts(conversations=_started(period)),
         "confidence": _confidence_histogram(answers),
         "latency": _latency(period),
         "guards": _guard_trips(period),
@@ -82,16 +88,6 @@ def _per_day(period: Period, rows, *fields: str) -> dict[str, list]:
     return {name: [by_day.get(day, {}).get(name) or 0 for day in period.days] for name in fields}
 
 
-def _human_involved():
-    agent_spoke = Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.AGENT)
-    return (
-        Q(status=Conversation.Status.ESCALATED)
-        | ~Q(escalation_reason="")
-        | Q(assigned_agent__isnull=False)
-        | Q(Exists(agent_spoke))
-    )
-
-
 def _started(period: Period):
     asked = Message.objects.filter(conversation=OuterRef("pk"), role=Message.Role.VISITOR)
     return Conversation.objects.filter(created_at__gte=period.start, created_at__lt=period.end).filter(Exists(asked))
@@ -103,7 +99,7 @@ def _conversations(period: Period) -> dict:
         _started(period)
         .annotate(day=TruncDate("created_at"))
         .values("day")
-        .annotate(total=Count("pk"), escalated=Count("pk", filter=_human_involved()))
+        .annotate(total=Count("pk"), escalated=Count("pk", filter=human_involved()))
         .order_by("day")
     )
     series = _per_day(period, rows, "total", "escalated")
@@ -127,7 +123,7 @@ def _share(part: float, whole: float) -> float | None:
 def _escalation_reasons(period: Period) -> dict:
     rows = (
         _started(period)
-        .filter(_human_involved())
+        .filter(human_involved())
         .values("escalation_reason")
         .annotate(n=Count("pk"))
         .order_by("-n", "escalation_reason")

@@ -175,6 +175,12 @@ class CorrectionForm(forms.Form):
     text = forms.CharField(label=_("The answer the bot should have given"), widget=forms.Textarea(attrs={"rows": 6}))
 
 
+# --- Drafts from resolved conversations (issue #15): the reviewer's edit of a draft article ---
+class DraftForm(forms.Form):
+    question = forms.CharField(label=_("Question (the article's title)"), max_length=300)
+    answer = forms.CharField(label=_("Answer"), widget=forms.Textarea(attrs={"rows": 8}), max_length=8000)
+
+
 class EntryForm(forms.Form):
     title = forms.CharField(label=_("Question (the article's title)"), max_length=300)
     body = forms.CharField(label=_("Answer (Markdown)"), widget=forms.Textarea(attrs={"rows": 8}), max_length=20000)

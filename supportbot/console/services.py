@@ -1,5 +1,6 @@
 """The console's writes: ingestion started from the console (uploads, web pages, sitemaps, re-ingests, new
-knowledge-base entries), document removal, widget and guard settings, dataset exports.
+knowledge-base entries), document removal, widget and guard settings, dataset exports, and resolving a taken-over
+conversation (which drafts a knowledge-base article from it).
 
 Ingestion and exports never run inside the request. After the job row commits it is queued as the Celery task;
 without a broker (Celery eager mode) the task runs in a background thread instead, so the request returns at once
@@ -13,17 +14,21 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename, slugify
 from django.utils.translation import gettext as _
 
 from feedback import services as feedback_services
-from feedback.models import ExportJob
+from feedback.drafts import article_draft_create
+from feedback.models import ArticleDraft, ExportJob
 from kb import services as kb_services
 from kb import tasks as kb_tasks
 from kb.extraction import FORMAT_BY_SUFFIX
 from kb.models import Document, IngestionJob, Source
-from supportbot.chat.models import Widget
+from supportbot.chat import takeover
+from supportbot.chat.models import Conversation, Widget
+from supportbot.chat.services import ChatError
 from supportbot.errors import DomainError
 from supportbot.jobs import JOB_FINISHED, job_enqueue_on_commit
 
@@ -150,3 +155,23 @@ def export_start(*, data: dict, user) -> ExportJob:
         return feedback_services.export_start(data=data, user=user, in_background=True)
     except ValueError as exc:
         raise ConsoleError("invalid_format", str(exc)) from exc
+
+
+# --- Drafts from resolved conversations (issue #15) ---
+def conversation_resolve(*, conversation_id, agent) -> ArticleDraft | None:
+    """The agent holding a taken-over conversation marks it resolved: it is closed for the visitor, and what the
+    agent answered becomes a draft article in the review queue (feedback/drafts.py). Returns the draft, or None
+    when there was nothing to draft (the agent never answered)."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        raise ConsoleError("unknown_conversation", _("No such conversation."))
+    # Only an answer a human gave is worth drafting: the conversation must be taken over, and by this agent.
+    if conversation.assigned_agent_id != agent.pk:
+        raise ConsoleError("not_taken_over", _("Take the conversation over before marking it resolved."))
+    try:
+        with transaction.atomic():
+            draft = article_draft_create(conversation=conversation, agent=agent)
+            takeover.conversation_close(conversation_id=conversation.pk, agent=agent)
+    except ChatError as exc:
+        raise ConsoleError(exc.code, exc.detail) from exc
+    return draft

@@ -10,6 +10,11 @@ urlpatterns = [
     path("jsi18n/", auth.javascript_catalog, name="jsi18n"),
     path("inbox.json", conversations.inbox_json, name="inbox-json"),
     path("conversations/<uuid:pk>/", conversations.conversation_page, name="conversation"),
+    # Drafts from resolved conversations (issue #15): resolve a taken-over conversation, review its draft article.
+    path("conversations/<uuid:pk>/resolve", conversations.conversation_resolve, name="conversation-resolve"),
+    path("review/drafts/<int:draft_id>/", review.draft_item, name="draft"),
+    path("review/drafts/<int:draft_id>/approve", review.draft_approve, name="draft-approve"),
+    path("review/drafts/<int:draft_id>/reject", review.draft_reject, name="draft-reject"),
     path("review/", review.review_list, name="review"),
     path("review/<int:message_id>/", review.review_item, name="review-item"),
     path("review/<int:message_id>/good", review.mark_good, name="mark-good"),

@@ -67,8 +67,8 @@ async def _answer_case(case: EvalCase, *, visitor: str, judge_samples: int) -> d
     except ChatError as exc:
         return {"error": exc.code}
     stored = await database_sync_to_async(_stored_answer)(result["message_id"])
-    # Embedding work only, no database: fine to run on the event loop, which has nothing else to do.
-    record = _scored(case, result, stored)
+    # Embedding work, and the embedder asks the database which model the knowledge base was embedded with.
+    record = await database_sync_to_async(_scored)(case, result, stored)
     if judge_samples and not case.unanswerable:
         contexts = [chunk["text"] for chunk in stored["retrieved"]]
         record["judge"] = await answer_judge(

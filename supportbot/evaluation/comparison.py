@@ -41,6 +41,9 @@ def metrics_flatten(metrics: dict) -> dict[str, float | None]:
         flat["unanswerable.escalation_accuracy"] = metrics["unanswerable"]["escalation_accuracy"]
     if "calibration" in metrics:
         flat["calibration.ece"] = metrics["calibration"]["ece"]
+    for name, value in metrics.get("answerability", {}).items():
+        if not name.startswith("n_"):
+            flat[f"answerability.{name}"] = value
     for stage, values in metrics.get("latency", {}).items():
         flat.update({f"latency.{stage}.{name}": value for name, value in values.items()})
     return flat
@@ -55,6 +58,7 @@ def lower_is_better(name: str) -> bool:
             "calibration.ece",
             "answers.human_offered_rate",
             "answers.guard_dropped_rate",
+            "answerability.answerable_declined_rate",
         }
     )
 

@@ -11,11 +11,14 @@
   model instead of token embeddings of BERT (kb.embeddings gives pooled sentence vectors, for every backend);
 - escalation outcome of an unanswerable question: declined, hedged (low confidence and a human offered) or
   answered (the bot made something up from unrelated passages);
-- reliability bins: confidence against correctness in ten equal-width bins, with the expected calibration error.
+- reliability bins: confidence against correctness in ten equal-width bins, with the expected calibration error;
+- AUROC of the confidence as a test of answerable against unanswerable questions: the chance that a random
+  answerable question gets a higher confidence than a random unanswerable one (ties count half).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterable
@@ -113,6 +116,21 @@ def escalation_outcome(*, citations: int, human_offered: bool, confidence_label:
     if human_offered and confidence_label == "low":
         return "hedged"
     return "answered"
+
+
+def auroc(pairs: Iterable[tuple[float | None, bool]]) -> float | None:
+    """Area under the ROC curve of `score` separating positives from negatives, from (score, positive) pairs
+    (the Mann-Whitney U statistic over both counts); None unless both classes are present."""
+    scored = [(score, positive) for score, positive in pairs if score is not None]
+    positives = sorted(score for score, positive in scored if positive)
+    negatives = sorted(score for score, positive in scored if not positive)
+    if not positives or not negatives:
+        return None
+    wins = 0.0
+    for score in positives:
+        below = bisect.bisect_left(negatives, score)
+        wins += below + 0.5 * (bisect.bisect_right(negatives, score) - below)
+    return round(wins / (len(positives) * len(negatives)), 4)
 
 
 def reliability_bins(pairs: Iterable[tuple[float | None, bool]], *, bins: int = RELIABILITY_BINS) -> dict:

@@ -28,6 +28,8 @@ _HEADLINE = (
     ("judge faithfulness (1–5)", "answers.judge_faithfulness"),
     ("judge relevancy (1–5)", "answers.judge_relevancy"),
     ("escalation accuracy", "unanswerable.escalation_accuracy"),
+    ("confidence AUROC (answerable vs not)", "answerability.auroc"),
+    ("answered, right page cited", "answerability.answerable_answered_rate"),
     ("calibration error (ECE)", "calibration.ece"),
     ("answer p95 ms", "latency.total_ms.p95"),
 )

@@ -61,7 +61,7 @@ def settings_snapshot(*, k: int, **options) -> dict:
         "chunking": {"tokens": settings.KB_CHUNK_TOKENS, "overlap": settings.KB_CHUNK_OVERLAP_TOKENS},
         "chat": {
             "context_chunks": settings.CHAT_CONTEXT_CHUNKS,
-            "min_relevance": settings.CHAT_MIN_RELEVANCE,
+            "answerable_threshold": settings.CHAT_ANSWERABLE_THRESHOLD,
             "confidence_high": settings.CHAT_CONFIDENCE_HIGH,
             "confidence_low": settings.CHAT_CONFIDENCE_LOW,
         },

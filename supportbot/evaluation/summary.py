@@ -1,4 +1,5 @@
-"""A run's answer records summed up: answer metrics, escalation on unanswerable questions, calibration, latency.
+"""A run's answer records summed up: answer metrics, escalation on unanswerable questions, answerability (does the
+bot tell what it can answer from what it can't), calibration, latency.
 
 Means are taken over the answers a metric applies to (groundedness over answers that make claims, citation
 precision over answers with citations, reference overlap over questions with a reference); each block says
@@ -8,7 +9,7 @@ how many answers it covers.
 from __future__ import annotations
 
 from supportbot.evaluation.judge import NO_LLM_NOTE
-from supportbot.evaluation.metrics import mean, reliability_bins
+from supportbot.evaluation.metrics import auroc, mean, reliability_bins
 from supportbot.evaluation.retrieval import percentile
 
 STAGES = ("retrieve_ms", "generate_ms", "total_ms")
@@ -25,6 +26,8 @@ def answers_summarize(records: list[dict], *, judged: bool) -> dict:
         summary["answers"]["errors"] = sum(1 for r in records if "error" in r)
     if unanswerable:
         summary["unanswerable"] = _unanswerable_block(unanswerable)
+    if answerable and unanswerable:
+        summary["answerability"] = _answerability_block(answerable, unanswerable)
     if ok:
         summary["calibration"] = reliability_bins((r["confidence"], r["correct"]) for r in ok)
         summary["latency"] = _latency_block(ok)
@@ -75,6 +78,20 @@ def _unanswerable_block(records: list[dict]) -> dict:
         "declined": outcomes.count("declined"),
         "hedged": outcomes.count("hedged"),
         "answered": outcomes.count("answered"),
+    }
+
+
+def _answerability_block(answerable: list[dict], unanswerable: list[dict]) -> dict:
+    """The issue's two rates side by side (unanswerable questions declined or handed to a human; answerable ones
+    answered with the right page cited), and how well the confidence shown separates the two kinds."""
+    pairs = [(r["confidence"], True) for r in answerable] + [(r["confidence"], False) for r in unanswerable]
+    return {
+        "auroc": auroc(pairs),
+        "unanswerable_declined_rate": _rate(unanswerable, lambda r: r["escalation_correct"]),
+        "answerable_answered_rate": _rate(answerable, lambda r: r["correct"]),
+        "answerable_declined_rate": _rate(answerable, lambda r: not r["citations"]),
+        "n_answerable": len(answerable),
+        "n_unanswerable": len(unanswerable),
     }
 
 

@@ -19,7 +19,7 @@ from kb import SearchResult
 from kb.embeddings import embedder
 from kb.models import Chunk, FlagStatus
 from kb.services import kb_state
-from supportbot.guards.grounding import MIN_OVERLAP, content_words, words_support
+from supportbot.guards.grounding import MIN_OVERLAP, content_words, is_conversational, words_support
 from supportbot.guards.leakage import LeakDetector
 from supportbot.guards.links import AllowedLinks, links_find
 from supportbot.guards.markup import markup_find
@@ -29,6 +29,7 @@ from supportbot.guards.validators import (
     AllowedLinkHosts,
     CitationsExist,
     Grounded,
+    NoContradiction,
     PersonalData,
     PlantedInstructions,
     SafeMarkup,
@@ -67,6 +68,9 @@ class OutputContext:
     kept_sentences: list[KeptSentence] = field(default_factory=list)
     # Where the answer may link (supportbot/guards/links.py).
     links: AllowedLinks = field(default_factory=AllowedLinks)
+    # A code fence on a line of its own waits for what follows it: an empty block never reaches the visitor.
+    held_fence: str = ""
+    fence_open: bool = False
 
     def kept_vectors(self) -> np.ndarray:
         """A vector for every released sentence: those not embedded while streaming, in one batch now."""
@@ -150,6 +154,31 @@ def _detectors() -> list:
 
 def sentence_check(sentence: str, context: OutputContext) -> str | None:
     """The sentence as it may be shown, or None when it must not be."""
+    # A fence line alone waits for what follows it: an empty block (a small model writes them) never shows.
+    sentence, context.held_fence = context.held_fence + sentence, ""
+    if (cleaned := _EMPTY_BLOCK.sub("", sentence)) != sentence:
+        context.events.append({"validator": "supportbot/empty_code_block", "outcome": "fail", "action": "removed"})
+        sentence = cleaned
+        if not _MARKER.sub("", sentence).strip():
+            return None
+    # A fence may come with the citation marker of the sentence before it ("[1]\n\n```").
+    if _FENCE_ONLY.match(fence := _MARKER.sub("", sentence)):
+        if context.fence_open:
+            context.fence_open = False
+            return fence
+        context.held_fence = fence
+        return None
+    checked = _sentence_check(sentence, context)
+    if checked is not None and (checked.count("```") + checked.count("~~~")) % 2:
+        context.fence_open = not context.fence_open
+    return checked
+
+
+_EMPTY_BLOCK = re.compile(r"(?m)^[ \t]*(```|~~~)[\w+-]*[ \t]*\n(?:[ \t]*\n)*[ \t]*\1[ \t]*(?:\n|$)")
+_FENCE_ONLY = re.compile(r"^\s*(?:```|~~~)[\w+-]*\s*$")
+
+
+def _sentence_check(sentence: str, context: OutputContext) -> str | None:
     detect = guard_cached(("output-detect",), _detectors)
     fix = guard_cached(("output-fix", context.banned), lambda: _fixers(context.banned))
     metadata = {
@@ -189,9 +218,35 @@ def sentence_check(sentence: str, context: OutputContext) -> str | None:
         unsupported["action"] = "dropped"
         context.dropped += 1
         return None
+    headings = " ".join(f"{context.results[i].title} {' '.join(context.results[i].heading_path)}" for i in indices)
+    if _contradicts(plain, chunk_texts, headings, context):
+        return None
     context.kept += 1
     context.kept_sentences.append(KeptSentence(plain, vector))
     return fixed.text
+
+
+def _contradicts(plain: str, chunk_texts: list[str], headings: str, context: OutputContext) -> bool:
+    """Withhold a sentence that contradicts the chunks it cites (supportbot/guards/contradiction.py); runs only
+    on sentences grounding passed, and not on conversational ones ("Would you like to talk to a human?")."""
+    mode = settings.GUARD_CONTRADICTION
+    if mode == "off" or is_conversational(plain):
+        return False
+    spec = guard_cached(("output-contradiction",), lambda: [NoContradiction(on_fail="noop")])
+    metadata = {
+        "chunk_texts": chunk_texts,
+        "headings": headings,
+        "use_model": mode == "model",
+        "threshold": settings.GUARD_CONTRADICTION_THRESHOLD,
+        "confirm": settings.GUARD_CONTRADICTION_CONFIRM,
+    }
+    run = guard_run(spec, plain, metadata, fixing=False)
+    context.events += run.failures
+    if failed := run.failed("supportbot/contradiction"):
+        failed["action"] = "dropped"  # counted like an unsupported sentence (tests/guards/test_false_positives.py)
+        context.dropped += 1
+        return True
+    return False
 
 
 # Markup and secret-ish words wait for the whole sentence's check; so does anything the checks below would find.

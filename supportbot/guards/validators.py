@@ -19,6 +19,7 @@ from guardrails.validator_base import FailResult, PassResult, ValidationResult, 
 from guardrails_ai.ban_list import BanList
 from guardrails_ai.secrets_present import SecretsPresent
 
+from supportbot.guards.contradiction import contradiction_find
 from supportbot.guards.grounding import sentence_support
 from supportbot.guards.injection import injection_find
 from supportbot.guards.links import AllowedLinks, links_strip
@@ -138,6 +139,28 @@ class Grounded(Validator):
         detail = f"unsupported (similarity {support.similarity}, overlap {support.overlap}"
         detail += f", numbers not in source: {', '.join(support.missing_numbers)})" if support.missing_numbers else ")"
         return FailResult(error_message=detail)
+
+
+@register_validator(name="supportbot/contradiction", data_type="string")
+class NoContradiction(Validator):
+    """A sentence grounding let through must not contradict the chunks it cites (supportbot/guards/contradiction.py):
+    `metadata["chunk_texts"]`, their titles and headings (`metadata["headings"]`), and `use_model`, `threshold`
+    and `confirm` from the GUARD_CONTRADICTION* settings."""
+
+    def validate(self, value: Any, metadata: dict) -> ValidationResult:
+        found = contradiction_find(
+            sentence=value,
+            passages=metadata.get("chunk_texts", []),
+            headings=metadata.get("headings", ""),
+            use_model=metadata.get("use_model", True),
+            threshold=metadata.get("threshold", 4.75),
+            confirm=metadata.get("confirm", 4.0),
+        )
+        return (
+            FailResult(error_message=f"contradicts its source ({found.kind}): {found.detail}")
+            if found
+            else PassResult()
+        )
 
 
 @register_validator(name="supportbot/citations_exist", data_type="string")

@@ -47,6 +47,12 @@ CONSOLE_URLS = [
     ("widget-new", [], "get", ADMIN),
     ("widget-new", [], "post", ADMIN),
     ("widget-edit", [1], "get", ADMIN),
+    # Drafts from resolved conversations (issue #15)
+    ("conversation-resolve", [ANY_ID], "post", AGENT),
+    ("draft", [1], "get", AGENT),
+    ("draft", [1], "post", AGENT),
+    ("draft-approve", [1], "post", ADMIN),
+    ("draft-reject", [1], "post", ADMIN),
 ]
 ALL = [pytest.param(name, args, method, id=f"{method}-{name}") for name, args, method, _ in CONSOLE_URLS]
 ADMIN_ONLY = [pytest.param(n, a, m, id=f"{m}-{n}") for n, a, m, role in CONSOLE_URLS if role == ADMIN]

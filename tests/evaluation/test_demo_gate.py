@@ -26,9 +26,17 @@ ANSWERED = 10  # of the 70 questions, spread through the file; plus the 12 unans
 GATE = {
     "hybrid.hit@5": 0.9,
     "answers.groundedness": 0.8,
-    "answers.cited_source_rate": 0.7,
-    "unanswerable.escalation_accuracy": 0.5,
+    # Issue #18: declined answerable questions now count as not citing their page. Full set: 0.729 (15 of 70
+    # declined, 51 of the 55 answered cite the right page); these 10 questions: 0.5. Raise it with the reranker.
+    "answers.cited_source_rate": 0.5,
+    "unanswerable.escalation_accuracy": 0.9,
+    # Issue #18: unanswerable questions declined, and the confidence shown separating them from answerable ones.
+    "answerability.unanswerable_declined_rate": 0.9,
+    "answerability.auroc": 0.9,
 }
+# The product's default (supportbot/settings.py), fitted on this demo set; tests/conftest.py lowers it for the
+# five-page fixture help centre the other tests use.
+PRODUCT_ANSWERABLE_THRESHOLD = 0.5
 # Every test here is marked alike, so pytest-django keeps them together and the module's evaluation runs once.
 pytestmark = pytest.mark.django_db
 PLOTS = ("ranks", "document-hits", "groundedness", "citation-precision", "confidence", "reliability", "latency")
@@ -39,7 +47,12 @@ def demo_run(django_db_setup, django_db_blocker, tmp_path_factory):
     report = tmp_path_factory.mktemp("evaluation") / "report.html"
     floors = [arg for name, floor in GATE.items() for arg in ("--fail-under", f"{name}={floor}")]
     out, failure = StringIO(), None
-    with django_db_blocker.unblock(), override_settings(OPENAI_API_KEY="", OPENAI_BASE_URL=None):
+    with (
+        django_db_blocker.unblock(),
+        override_settings(
+            OPENAI_API_KEY="", OPENAI_BASE_URL=None, CHAT_ANSWERABLE_THRESHOLD=PRODUCT_ANSWERABLE_THRESHOLD
+        ),
+    ):
         job = kb_services.job_run(job_id=kb_services.job_create(targets=[str(DEMO / "docs")]).pk)
         assert job.status == "succeeded", job.errors
         try:
@@ -71,6 +84,10 @@ def test_the_demo_eval_set_passes_its_gate(demo_run):
     assert answers["judge_faithfulness"] is None and "no LLM configured" in answers["judge_note"]
     assert report["unanswerable"]["n"] == 12
     assert report["unanswerable"]["escalation_accuracy"] >= GATE["unanswerable.escalation_accuracy"]
+    answerability = report["answerability"]
+    assert (answerability["n_answerable"], answerability["n_unanswerable"]) == (ANSWERED, 12)
+    assert answerability["auroc"] >= GATE["answerability.auroc"]
+    assert answerability["unanswerable_declined_rate"] >= GATE["answerability.unanswerable_declined_rate"]
     assert set(report["latency"]) == {"retrieve_ms", "generate_ms", "total_ms"}
     assert report["calibration"]["n"] == ANSWERED + 12 and len(report["calibration"]["bins"]) == 10
 

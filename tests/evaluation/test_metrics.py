@@ -8,6 +8,7 @@ from kb.embeddings import embedder
 from supportbot.evaluation.judge import judge_score_parse
 from supportbot.evaluation.metrics import (
     answer_groundedness,
+    auroc,
     citation_precision,
     escalation_outcome,
     reliability_bins,
@@ -137,3 +138,19 @@ def test_semantic_f1_is_one_for_identical_text_and_low_for_unrelated_text():
 )
 def test_judge_scores_are_parsed_from_the_reply(reply, expected):
     assert judge_score_parse(reply) == expected
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        pytest.param([(0.9, True), (0.8, True), (0.2, False), (0.1, False)], 1.0, id="separated"),
+        pytest.param([(0.1, True), (0.9, False)], 0.0, id="reversed"),
+        pytest.param([(0.5, True), (0.5, False), (0.7, True), (0.3, False)], 0.875, id="a-tie-counts-half"),
+        pytest.param([(0.5, True), (None, False)], None, id="one-class-only"),
+    ],
+)
+def test_auroc_is_the_chance_an_answerable_question_gets_more_confidence(pairs, expected):
+    # given / when
+    value = auroc(pairs)
+    # then
+    assert value == expected

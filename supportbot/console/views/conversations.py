@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 
 from supportbot.chat.models import Conversation, Widget
-from supportbot.console import inbox
+from supportbot.console import inbox, services
 from supportbot.console.access import agent_required
 
 
@@ -48,3 +50,20 @@ def conversation_page(request: HttpRequest, pk) -> HttpResponse:
         "transcript": inbox.agent_transcript(conversation),
     }
     return render(request, "console/conversation.html", context)
+
+
+# --- Drafts from resolved conversations (issue #15) ---
+@require_POST
+@agent_required
+def conversation_resolve(request: HttpRequest, pk) -> HttpResponse:
+    """The holding agent marks the conversation resolved; what they answered goes to review as a draft article."""
+    try:
+        draft = services.conversation_resolve(conversation_id=pk, agent=request.user)
+    except services.ConsoleError as exc:
+        messages.error(request, exc.detail)
+        return redirect("console:conversation", pk=pk)
+    if draft is None:
+        messages.success(request, _("Resolved. Nothing to draft: no answer of yours in this conversation."))
+        return redirect("console:conversation", pk=pk)
+    messages.success(request, _("Resolved. Your answer is in the review queue as a draft article."))
+    return redirect("console:draft", draft_id=draft.pk)

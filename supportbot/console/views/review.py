@@ -17,13 +17,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from feedback import drafts
 from feedback import services as feedback_services
 from feedback.implicit import implicit_signals_collect
-from feedback.models import Correction, ExportJob, GoodExample, ReviewItem
+from feedback.models import ArticleDraft, Correction, ExportJob, GoodExample, ReviewItem
 from supportbot.chat.models import Message
 from supportbot.console import inbox, services
 from supportbot.console.access import admin_required, agent_required, is_console_admin
-from supportbot.console.forms import CorrectionForm, ExportForm
+from supportbot.console.forms import CorrectionForm, DraftForm, ExportForm
 
 ITEMS_PER_PAGE = 30
 # Escalations reach the queue as implicit signals; collect the recent ones so the queue is current.
@@ -35,7 +36,8 @@ SIGNALS_LOOKBACK = timedelta(days=2)
 def review_list(request: HttpRequest) -> HttpResponse:
     implicit_signals_collect(since=timezone.now() - SIGNALS_LOOKBACK)
     page = Paginator(ReviewItem.objects.review_queue(), ITEMS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"page": page, "formats": ExportJob.Format.choices}
+    pending = ArticleDraft.objects.filter(status=ArticleDraft.Status.DRAFT).select_related("duplicate_of")
+    context = {"page": page, "formats": ExportJob.Format.choices, "drafts": pending}
     return render(request, "console/review_list.html", context)
 
 
@@ -114,3 +116,52 @@ def exports(request: HttpRequest) -> HttpResponse:
     jobs = list(ExportJob.objects.select_related("created_by")[:30])
     context = {"jobs": jobs, "formats": ExportJob.Format.choices, "running": any(not j.is_finished for j in jobs)}
     return render(request, "console/exports.html", context)
+
+
+# --- Drafts from resolved conversations (issue #15): agents edit a draft article, admins publish or reject it ---
+@require_http_methods(["GET", "POST"])
+@agent_required
+def draft_item(request: HttpRequest, draft_id: int) -> HttpResponse:
+    draft = get_object_or_404(ArticleDraft.objects.select_related("duplicate_of", "resolved_by"), pk=draft_id)
+    initial = {"question": draft.question, "answer": draft.answer}
+    form = DraftForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            drafts.article_draft_edit(draft_id=draft.pk, **form.cleaned_data)
+        except feedback_services.FeedbackError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            messages.success(request, _("Draft saved."))
+            return redirect("console:draft", draft_id=draft.pk)
+    context = {
+        "draft": draft,
+        "form": form,
+        "editable_duplicate": drafts.editable_path(draft.duplicate_of) is not None,
+        "can_publish": is_console_admin(request.user),
+    }
+    return render(request, "console/draft_item.html", context)
+
+
+@require_POST
+@admin_required
+def draft_approve(request: HttpRequest, draft_id: int) -> HttpResponse:
+    as_new = request.POST.get("as") == "new"
+    try:
+        drafts.article_draft_approve(draft_id=draft_id, approver=request.user, as_new=as_new)
+    except feedback_services.FeedbackError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Approved: the article is being published to the knowledge base."))
+    return redirect("console:draft", draft_id=draft_id)
+
+
+@require_POST
+@admin_required
+def draft_reject(request: HttpRequest, draft_id: int) -> HttpResponse:
+    try:
+        drafts.article_draft_reject(draft_id=draft_id)
+    except feedback_services.FeedbackError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, _("Rejected: nothing was published."))
+    return redirect("console:draft", draft_id=draft_id)

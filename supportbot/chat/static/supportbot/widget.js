@@ -189,6 +189,13 @@
     "form.compose{display:flex;gap:8px;padding:10px;border-top:1px solid var(--border)}",
     "textarea{flex:1;resize:none;font:inherit;padding:8px;border:1px solid var(--border);border-radius:8px;background:var(--bg);color:var(--fg)}",
     "form.compose button{border:0;border-radius:8px;background:var(--accent);color:#fff;font:inherit;padding:0 14px;cursor:pointer}",
+    // CSAT survey (issue #15)
+    ".csat{align-self:stretch;border:1px solid var(--border);border-radius:10px;padding:10px;margin:0;display:flex;flex-direction:column;gap:8px}",
+    ".csat .ask{font-size:14px;font-weight:600}.csat .scores{display:flex;gap:6px;align-items:center;flex-wrap:wrap}",
+    ".csat .score{min-width:34px;border:1px solid var(--border);border-radius:8px;background:transparent;color:var(--fg);font:inherit;padding:4px 0;cursor:pointer}",
+    ".csat .score[aria-pressed=true]{background:var(--accent);color:#fff;border-color:var(--accent)}",
+    ".csat .ends{font-size:12px;color:var(--muted)}.csat input{font:inherit;font-size:13px;padding:5px;border:1px solid var(--border);border-radius:6px;background:var(--bg);color:var(--fg)}",
+    ".csat button[type=submit]{align-self:flex-start;font:inherit;font-size:13px;border:0;border-radius:6px;background:var(--accent);color:#fff;padding:4px 10px;cursor:pointer}",
     ".human{margin:0 10px 10px;border:1px solid var(--border);border-radius:8px;background:transparent;color:var(--fg);font:inherit;",
     "font-size:13px;padding:6px;cursor:pointer}",
     "@media (max-width:480px){.panel{right:0;bottom:0;width:100vw;height:100vh;max-height:none;border-radius:0}}"
@@ -352,6 +359,7 @@
     var clientId = randomId();
     // Kept until the server says it stored it: a message refused by a rate limit goes back into the input.
     this.pending[clientId] = { text: text, bubble: this.add("visitor", text) };
+    clearTimeout(this.idleTimer);  // the visitor is still asking: not the end of the conversation
     this.send({ type: "message", text: text, client_id: clientId });
   };
 
@@ -374,6 +382,8 @@
     this.launcher.textContent = frame.widget.title;
     this.host.style.setProperty("--accent", /^#[0-9a-fA-F]{6}$/.test(frame.widget.accent_color) ? frame.widget.accent_color : "#3558e6");
     this.setStatus(frame.agents_online ? "Agents online" : "");
+    this.csat = frame.csat || {};
+    if (fresh) this.surveyShown = false;
     if (fresh || !this.log.childNodes.length) {
       this.log.textContent = "";
       this.add("bot", frame.widget.greeting);
@@ -443,6 +453,7 @@
     }
     bubble.appendChild(this.meta(frame));
     this.log.scrollTop = this.log.scrollHeight;
+    if (!this.restoring) this.idleWatch();
   };
 
   Widget.prototype.meta = function (frame) {
@@ -508,9 +519,66 @@
     this.add("system", t("Thanks — we'll email you. Your ticket reference is {reference}.", { reference: frame.reference }));
   };
 
-  Widget.prototype.onAgent = function (frame) { this.add("agent", frame.text, frame.agent); };
+  Widget.prototype.onAgent = function (frame) { this.add("agent", frame.text, frame.agent); this.idleWatch(); };
 
-  Widget.prototype.onNotice = function (frame) { this.add("system", frame.text); };
+  Widget.prototype.onNotice = function (frame) {
+    this.add("system", frame.text);
+    if (frame.status === "closed") this.askCsat();
+  };
+
+  // --- CSAT (issue #15): at the end of the conversation (an agent closed it, or the visitor has been idle since
+  // the last reply for the server's csat.idle_seconds) the widget asks for a 1–5 rating and an optional comment,
+  // once per conversation. It is posted to /api/csat with a fresh session token, like the websocket's.
+  Widget.prototype.idleWatch = function () {
+    var self = this, seconds = (this.csat || {}).idle_seconds;
+    clearTimeout(this.idleTimer);
+    if (seconds > 0) this.idleTimer = setTimeout(function () { self.askCsat(); }, seconds * 1000);
+  };
+
+  Widget.prototype.askCsat = function () {
+    if (this.surveyShown || (this.csat || {}).rated) return;
+    this.surveyShown = true;
+    clearTimeout(this.idleTimer);
+    var self = this, chosen = 0, scores = [];
+    for (var n = 1; n <= 5; n++) scores.push(el("button", { class: "score", type: "button", "aria-pressed": "false",
+      "aria-label": t("{n} out of 5", { n: n }), text: String(n) }));
+    scores.forEach(function (button, index) {
+      button.addEventListener("click", function () {
+        chosen = index + 1;
+        scores.forEach(function (b, i) { b.setAttribute("aria-pressed", String(i === index)); });
+      });
+    });
+    var comment = el("input", { type: "text", "aria-label": t("Comment (optional)"), placeholder: t("Comment (optional)"),
+      maxlength: "500" });
+    var error = el("span", { class: "notice", role: "alert" });
+    var question = t("How would you rate this conversation?");
+    var form = el("form", { class: "csat", "aria-label": question }, [el("strong", { class: "ask", text: question }),
+      el("div", { class: "scores", role: "group", "aria-label": t("Your rating") }, [el("span", { class: "ends",
+        text: t("Not satisfied") })].concat(scores, [el("span", { class: "ends", text: t("Very satisfied") })])),
+      comment, el("button", { type: "submit", text: t("Send rating") }), error]);
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!chosen) { error.textContent = t("Choose a rating from 1 to 5."); return; }
+      self.sendCsat(chosen, comment.value).then(function () {
+        self.csat.rated = true;
+        form.replaceWith(el("div", { class: "notice", role: "status", text: t("Thanks for your rating.") }));
+      }, function () { error.textContent = t("Your rating could not be sent. Please try again."); });
+    });
+    this.log.appendChild(form);
+    this.log.scrollTop = this.log.scrollHeight;
+  };
+
+  Widget.prototype.sendCsat = function (score, comment) {
+    var self = this;
+    return this.sessionToken().then(function (session) {
+      if (!session) throw new Error("csat: no session");
+      return fetch(new URL("/api/csat", SERVER).href, {
+        method: "POST", credentials: "omit", cache: "no-store", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ key: KEY, conversation_id: self.conversation, visitor_id: session.visitor_id,
+          token: session.token, score: score, comment: comment })
+      });
+    }).then(function (response) { if (!response.ok) throw new Error("csat: HTTP " + response.status); });
+  };
 
   Widget.prototype.onError = function (frame) {
     if (frame.code === "rate_limited") this.retryAfter = frame.retry_after;

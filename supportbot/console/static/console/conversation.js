@@ -78,6 +78,8 @@
     document.getElementById("hand-back").disabled = !mine;
     document.getElementById("close").disabled = closed || (held && !mine);
     document.getElementById("reply").hidden = !mine;
+    // Resolving (issue #15) closes the conversation and drafts an article from what the holding agent answered.
+    document.getElementById("resolve").hidden = !mine || closed;
   }
 
   function act(type, extra) {

@@ -101,9 +101,9 @@ def _text(metrics: dict, comparison: list[dict] | None, *, documents: bool, base
         for name, values in metrics["documents"].items():
             hybrid = values["hybrid"]
             lines.append(f"{name[-40:]:<40}{values['n']:>4}" + "".join(f"{v:>10}" for v in hybrid.values()))
-    for block in ("answers", "unanswerable"):
+    for block in ("answers", "unanswerable", "answerability"):
         if block in metrics:
-            lines += ["", f"{block}:"] + [f"  {name:<22}{_cell(value)}" for name, value in metrics[block].items()]
+            lines += ["", f"{block}:"] + [f"  {name:<28}{_cell(value)}" for name, value in metrics[block].items()]
     if "latency" in metrics:
         lines += ["", "latency (p50 / p95 ms):"]
         lines += [f"  {stage:<22}{v['p50']} / {v['p95']}" for stage, v in metrics["latency"].items()]
