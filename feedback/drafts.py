@@ -235,11 +235,9 @@ def article_draft_publish(*, draft_id: int) -> ArticleDraft:
         title, url = target.title, target.url
     else:
         path, title, url = draft_path(draft.pk), f"FAQ: {draft.question}", draft.article_url
-    kb_services.article_write(path=path, title=title, url=url, body=draft.answer)
-    job = kb_services.job_run(job_id=kb_services.job_create(targets=[str(path)]).pk)
-    document = Document.objects.filter(uri=str(path.resolve())).first()
+    document, errors = kb_services.article_publish(path=path, title=title, url=url, body=draft.answer)
     if document is None:
-        logger.error("article draft %s: ingesting its article failed: %s", draft.pk, job.errors)
+        logger.error("article draft %s: ingesting its article failed: %s", draft.pk, errors)
         return draft
     ArticleDraft.objects.filter(pk=draft.pk).update(document=document)
     draft.document = document

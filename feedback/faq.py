@@ -39,14 +39,11 @@ def faq_publish(*, correction_id: int) -> Correction:
     correction = Correction.objects.select_related("message__reply_to").get(pk=correction_id)
     if correction.status != Correction.Status.APPROVED:
         return correction  # rejected (or un-approved) since the task was queued
-    path = kb_services.article_write(
+    document, errors = kb_services.article_publish(
         path=faq_path(correction.pk), title=faq_title(correction), url=correction.faq_url, body=correction.text
     )
-    job = kb_services.job_create(targets=[str(path)])
-    job = kb_services.job_run(job_id=job.pk)
-    document = Document.objects.filter(uri=str(path.resolve())).first()
     if document is None:
-        logger.error("correction %s: ingesting its FAQ page failed: %s", correction.pk, job.errors)
+        logger.error("correction %s: ingesting its FAQ page failed: %s", correction.pk, errors)
         return correction
     Correction.objects.filter(pk=correction.pk).update(document=document)
     correction.document = document

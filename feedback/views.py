@@ -39,15 +39,22 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
 def feedback_api(request: HttpRequest) -> HttpResponse:
     """POST /api/feedback: a rating from a client other than the widget's websocket, checked like the socket."""
     origin = request.headers.get("Origin", "")
+    if refused := _not_a_post(request, origin):
+        return refused
+    return _feedback(request, origin)
+
+
+def _not_a_post(request: HttpRequest, origin: str) -> HttpResponse | None:
+    """The answer to anything but a POST: a CORS preflight's (it only lets the browser send the request; the POST
+    itself is checked against the widget), or 405."""
     if request.method == "OPTIONS":
-        # The preflight only lets the browser send the request; the POST itself is checked against the widget.
         response = _cors(HttpResponse(status=204), origin)
         response["Access-Control-Allow-Methods"] = "POST"
         response["Access-Control-Allow-Headers"] = "Content-Type"
         return response
     if request.method != "POST":
         return _error(405, "method_not_allowed", "use POST with a JSON body")
-    return _feedback(request, origin)
+    return None
 
 
 def _feedback(request: HttpRequest, origin: str) -> HttpResponse:
@@ -104,13 +111,8 @@ def csat_api(request: HttpRequest) -> HttpResponse:
     """POST /api/csat: the visitor's 1–5 rating of their conversation, checked like the websocket (a widget key, a
     page the widget allows, a session token issued to this visitor there, and the visitor's own conversation)."""
     origin = request.headers.get("Origin", "")
-    if request.method == "OPTIONS":
-        response = _cors(HttpResponse(status=204), origin)
-        response["Access-Control-Allow-Methods"] = "POST"
-        response["Access-Control-Allow-Headers"] = "Content-Type"
-        return response
-    if request.method != "POST":
-        return _error(405, "method_not_allowed", "use POST with a JSON body")
+    if refused := _not_a_post(request, origin):
+        return refused
     try:
         body = json.loads(request.body)
     except ValueError:

@@ -295,12 +295,19 @@ def document_delete(*, document_id: int) -> None:
 
 def article_write(*, path: Path, title: str, url: str, body: str) -> Path:
     """Write a knowledge-base article as a Markdown file: front matter (title, public url), the title as its
-    heading, then the body. The one writer of articles, for approved corrections' FAQ pages (feedback/faq.py) and
-    the console's new entries (supportbot/console/services.py); the caller ingests the file like any source."""
+    heading, then the body. The one writer of articles: approved corrections' FAQ pages and drafts (feedback/faq.py,
+    drafts.py, through `article_publish`) and the console's new entries (supportbot/console/services.py)."""
     front = yaml.safe_dump({"title": title, "url": url}, allow_unicode=True, sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"---\n{front}---\n\n# {title}\n\n{body.strip()}\n", encoding="utf-8")
     return path
+
+
+def article_publish(*, path: Path, title: str, url: str, body: str) -> tuple[Document | None, list]:
+    """Write the article (`article_write`) and ingest it now: its document, or None and the job's errors."""
+    article_write(path=path, title=title, url=url, body=body)
+    job = job_run(job_id=job_create(targets=[str(path)]).pk)
+    return Document.objects.filter(uri=str(path.resolve())).first(), job.errors
 
 
 @transaction.atomic
