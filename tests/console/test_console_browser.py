@@ -154,7 +154,7 @@ def test_analytics_charts_are_drawn_from_recorded_conversations(server, browser:
     assert by_id["chart-thumbs"]["total"][0] >= 2 and by_id["chart-thumbs"]["total"][1] >= 1
     assert sum(by_id["chart-reasons"]["total"]) >= 1
     # and: the unanswerable question is a content gap, one click from an article
-    gap = agent.locator("#gaps li", has_text="unladen swallow")
+    gap = agent.locator("#gaps > li", has_text="unladen swallow")
     expect(gap).to_be_visible()
     expect(gap.get_by_role("link", name="Correct an answer")).to_be_visible()
     agent.screenshot(path=artifacts / "console-analytics.png", full_page=True)
