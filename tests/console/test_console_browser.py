@@ -11,34 +11,17 @@ import secrets
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.console_in_browser import sign_in, staff_create
+
 pytestmark = pytest.mark.browser
-PASSWORD = "browser-pw-12345"
-CREATE_USERS = f"""
-from django.contrib.auth.models import Group, User
-agent, _ = User.objects.get_or_create(username="ana", defaults={{"first_name": "Ana", "is_staff": True}})
-agent.set_password("{PASSWORD}"); agent.save()
-admin, _ = User.objects.get_or_create(username="kb-admin", defaults={{"is_staff": True}})
-admin.set_password("{PASSWORD}"); admin.save()
-admin.groups.add(Group.objects.get_or_create(name="Support admins")[0])
-"""
 WIDGET_QUESTION = "How do I add the chat widget to my website?"
 
 
 @pytest.fixture(scope="module")
 def server(live_server_process):
-    live_server_process.manage("shell", "-c", CREATE_USERS)
+    staff_create(live_server_process, "ana", first_name="Ana")
+    staff_create(live_server_process, "kb-admin", admin=True)
     return live_server_process
-
-
-def sign_in(browser: Browser, server, username: str) -> Page:
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.goto(server.url + "/console/")
-    expect(page).to_have_url(re.compile(r"/console/login/\?next="))
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(server.url + "/console/")
-    return page
 
 
 def visitor_asks(visitor: Page, text: str) -> None:

@@ -10,30 +10,16 @@ import secrets
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.console_in_browser import sign_in, staff_create
+
 pytestmark = pytest.mark.browser
-PASSWORD = "csat-browser-pw-12345"
-CREATE_AGENT = f"""
-from django.contrib.auth.models import User
-agent, _ = User.objects.get_or_create(username="csat-agent", defaults={{"first_name": "Cleo", "is_staff": True}})
-agent.set_password("{PASSWORD}"); agent.save()
-"""
 QUESTION = "How do I add the chat widget to my website?"
 
 
 @pytest.fixture(scope="module")
 def server(live_server_process):
-    live_server_process.manage("shell", "-c", CREATE_AGENT)
+    staff_create(live_server_process, "csat-agent", first_name="Cleo")
     return live_server_process
-
-
-def sign_in(browser: Browser, server) -> Page:
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.goto(server.url + "/console/login/")
-    page.get_by_label("Username").fill("csat-agent")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(server.url + "/console/")
-    return page
 
 
 def visitor_chats(browser: Browser, server) -> Page:
@@ -67,7 +53,7 @@ def rate(visitor: Page, *, score: int, comment: str) -> None:
 
 def test_a_visitor_rates_a_closed_conversation_and_the_console_counts_it(server, browser: Browser, artifacts):
     comment = f"Clear steps, thanks {secrets.token_hex(3)}"
-    agent = sign_in(browser, server)
+    agent = sign_in(browser, server, "csat-agent")
     before = analytics_numbers(agent, server)
     # given: a visitor answered by the bot
     visitor = visitor_chats(browser, server)

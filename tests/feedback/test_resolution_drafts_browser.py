@@ -9,16 +9,9 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.console_in_browser import sign_in, staff_create
+
 pytestmark = pytest.mark.browser
-PASSWORD = "drafts-browser-pw-12345"
-CREATE_USERS = f"""
-from django.contrib.auth.models import Group, User
-agent, _ = User.objects.get_or_create(username="dana", defaults={{"first_name": "Dana", "is_staff": True}})
-agent.set_password("{PASSWORD}"); agent.save()
-admin, _ = User.objects.get_or_create(username="dora", defaults={{"is_staff": True}})
-admin.set_password("{PASSWORD}"); admin.save()
-admin.groups.add(Group.objects.get_or_create(name="Support admins")[0])
-"""
 EMAIL = "jane.doe@example.com"
 QUESTION = f"Can I change the delivery address after my order has shipped? My email is {EMAIL}"
 REPLY = "Hi! Yes: until the courier collects the parcel, change the delivery address under Orders, then Change address."
@@ -27,18 +20,9 @@ PARAPHRASE = "How do I update the shipping address once the parcel is on its way
 
 @pytest.fixture(scope="module")
 def server(live_server_process):
-    live_server_process.manage("shell", "-c", CREATE_USERS)
+    staff_create(live_server_process, "dana", first_name="Dana")
+    staff_create(live_server_process, "dora", admin=True)
     return live_server_process
-
-
-def sign_in(browser: Browser, server, username: str) -> Page:
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.goto(server.url + "/console/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(server.url + "/console/")
-    return page
 
 
 def visitor_opens_chat(browser: Browser, server) -> Page:
